@@ -1,0 +1,29 @@
+# Set-up is part of every target: the virtualenv is created or updated from the
+# requirement files whenever they change.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## make run: the app on http://127.0.0.1:$(PORT) with the embedded AWS stand-in and demo data
+run: $(VENV)/.installed
+	$(PY) -m chalicelib.local.devserver --port $(PORT)
+
+## make test: every test
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,85 @@
+"""The email outbox: every email is stored before it is sent, then sent and marked."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from ...domain.errors import ConcurrentUpdate
+from .tables import OutboxTable
+
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    message_id: str
+    kind: str
+    recipients: tuple[str, ...]
+    subject: str
+    raw: bytes
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+
+def _to_domain(i: OutboxTable) -> OutboxMessage:
+    return OutboxMessage(
+        i.message_id, i.kind, tuple(i.recipients), i.subject, bytes(i.raw), i.status,
+        int(i.attempts), i.created_at, i.next_attempt_at, i.sent_at, i.last_error,
+    )
+
+
+class DynamoOutbox:
+    def add(self, msg: OutboxMessage) -> None:
+        OutboxTable(
+            msg.message_id, kind=msg.kind, recipients=list(msg.recipients), subject=msg.subject,
+            raw=msg.raw, status=PENDING, pending=PENDING, attempts=0, created_at=msg.created_at,
+            next_attempt_at=msg.next_attempt_at,
+        ).save(condition=OutboxTable.message_id.does_not_exist())
+
+    def get(self, message_id: str) -> OutboxMessage | None:
+        try:
+            return _to_domain(OutboxTable.get(message_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def claim(self, message_id: str, now: datetime, lease: timedelta) -> OutboxMessage:
+        """Take the message for sending: only one worker wins, until its lease ends."""
+        item = OutboxTable(message_id)
+        try:
+            item.update(
+                actions=[OutboxTable.next_attempt_at.set(now + lease), OutboxTable.attempts.add(1)],
+                condition=(OutboxTable.status == PENDING) & (OutboxTable.next_attempt_at <= now),
+            )
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate("message already taken or sent") from error
+            raise
+        return _to_domain(item)
+
+    def mark_sent(self, message_id: str, now: datetime) -> None:
+        OutboxTable(message_id).update(actions=[
+            OutboxTable.status.set("sent"), OutboxTable.pending.remove(),
+            OutboxTable.sent_at.set(now), OutboxTable.last_error.remove(),
+        ])
+
+    def mark_failed(self, message_id: str, error: str, retry_at: datetime | None) -> None:
+        """Record a failed attempt; ``retry_at`` None gives up for good."""
+        actions = [OutboxTable.last_error.set(error[:500])]
+        if retry_at is None:
+            actions += [OutboxTable.status.set("failed"), OutboxTable.pending.remove()]
+        else:
+            actions.append(OutboxTable.next_attempt_at.set(retry_at))
+        OutboxTable(message_id).update(actions=actions)
+
+    def due(self, now: datetime, limit: int = 100) -> list[str]:
+        """Ids of pending messages whose next attempt is due."""
+        query = OutboxTable.by_pending.query(
+            PENDING, OutboxTable.next_attempt_at <= now, limit=limit
+        )
+        return [i.message_id for i in query]

@@ -1,0 +1,293 @@
+"""DynamoDB repositories: convert between table items and domain objects.
+
+DynamoDB errors become domain errors here (a failed condition → ``ConcurrentUpdate``
+or ``AlreadyExists``); nothing above this module sees pynamodb.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Callable
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from ...domain.association import AssociationSettings
+from ...domain.errors import AlreadyExists, ConcurrentUpdate
+from ...domain.model import (
+    Address,
+    Category,
+    Contact,
+    Membership,
+    MembershipStatus,
+    Organisation,
+    PublicBuyerRequirement,
+    Role,
+    TariffGrid,
+    Tier,
+)
+from ...domain.security import LoginThrottle, ResetToken, Session
+from .tables import (
+    ContactTable,
+    LoginThrottleTable,
+    MembershipTable,
+    OrganisationTable,
+    ResetTokenTable,
+    SessionTable,
+    SettingsTable,
+    TariffTierTable,
+)
+
+
+def _condition_failed(error: Exception) -> bool:
+    cause = getattr(error, "cause_response_code", None)
+    return cause == "ConditionalCheckFailedException"
+
+
+class DynamoOrganisations:
+    def get(self, org_id: str) -> Organisation | None:
+        try:
+            return self._to_domain(OrganisationTable.get(org_id))
+        except DoesNotExist:
+            return None
+
+    def all(self) -> list[Organisation]:
+        return [self._to_domain(item) for item in OrganisationTable.scan()]
+
+    def add(self, org: Organisation) -> None:
+        item = self._to_item(org)
+        try:
+            item.save(condition=OrganisationTable.org_id.does_not_exist())
+        except PutError as error:
+            if _condition_failed(error):
+                raise AlreadyExists("Cette structure existe déjà.") from error
+            raise
+
+    @staticmethod
+    def _to_item(org: Organisation) -> OrganisationTable:
+        a = org.billing_address
+        return OrganisationTable(
+            org.org_id, name=org.name, category=org.category.value, siret=org.siret,
+            address_line1=a.line1, address_line2=a.line2, postcode=a.postcode, city=a.city,
+            invoice_email=org.invoice_email, current_tier=org.current_tier,
+            public_buyer=org.public_buyer, service_code=org.service_code,
+            buyer_requirement=org.buyer_requirement.value, active=org.active,
+        )
+
+    @staticmethod
+    def _to_domain(item: OrganisationTable) -> Organisation:
+        return Organisation(
+            org_id=item.org_id, name=item.name, category=Category(item.category),
+            billing_address=Address(item.address_line1, item.postcode, item.city, item.address_line2),
+            invoice_email=item.invoice_email, siret=item.siret, current_tier=item.current_tier,
+            public_buyer=item.public_buyer, service_code=item.service_code,
+            buyer_requirement=PublicBuyerRequirement(item.buyer_requirement), active=item.active,
+        )
+
+
+class DynamoContacts:
+    def get(self, contact_id: str) -> Contact | None:
+        try:
+            return self._to_domain(ContactTable.get(contact_id))
+        except DoesNotExist:
+            return None
+
+    def find_by_email(self, email: str) -> Contact | None:
+        found = [self._to_domain(i) for i in ContactTable.by_email.query(email, limit=2)]
+        return found[0] if found else None
+
+    def for_organisation(self, org_id: str) -> list[Contact]:
+        contacts = [self._to_domain(i) for i in ContactTable.by_organisation.query(org_id)]
+        return sorted(contacts, key=lambda c: c.name.lower())
+
+    def add(self, contact: Contact) -> None:
+        if self.find_by_email(contact.email) is not None:
+            raise AlreadyExists("Un compte existe déjà avec cette adresse e-mail.")
+        item = ContactTable(
+            contact.contact_id, email=contact.email, name=contact.name, role=contact.role.value,
+            org_id=contact.org_id, password_hash=contact.password_hash,
+            receives_notices=contact.receives_notices, active=contact.active,
+            password_changed_at=contact.password_changed_at,
+        )
+        try:
+            item.save(condition=ContactTable.contact_id.does_not_exist())
+        except PutError as error:
+            if _condition_failed(error):
+                raise AlreadyExists("Ce contact existe déjà.") from error
+            raise
+
+    def set_password_hash(self, contact_id: str, password_hash: str, changed_at: datetime | None) -> None:
+        """Store a new hash; ``changed_at`` is None for a silent rehash on login."""
+        actions = [ContactTable.password_hash.set(password_hash)]
+        if changed_at is not None:
+            actions.append(ContactTable.password_changed_at.set(changed_at))
+        try:
+            ContactTable(contact_id).update(
+                actions=actions, condition=ContactTable.contact_id.exists(),
+                add_version_condition=False,
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise ConcurrentUpdate() from error
+            raise
+
+    @staticmethod
+    def _to_domain(item: ContactTable) -> Contact:
+        return Contact(
+            contact_id=item.contact_id, email=item.email, name=item.name, role=Role(item.role),
+            org_id=item.org_id, password_hash=item.password_hash,
+            receives_notices=item.receives_notices, active=item.active,
+            password_changed_at=item.password_changed_at,
+        )
+
+
+class DynamoMemberships:
+    def for_organisation(self, org_id: str) -> list[Membership]:
+        items = MembershipTable.query(org_id, scan_index_forward=False)
+        return [
+            Membership(i.org_id, int(i.year), i.tier_code, i.tier_label, Decimal(i.amount),
+                       MembershipStatus(i.status))
+            for i in items
+        ]
+
+    def save(self, m: Membership) -> None:
+        MembershipTable(m.org_id, m.year, tier_code=m.tier_code, tier_label=m.tier_label,
+                        amount=str(m.amount), status=m.status.value).save()
+
+
+class DynamoTariffs:
+    def grid(self, year: int) -> TariffGrid:
+        tiers = tuple(
+            Tier(i.code, Category(i.category), i.label, Decimal(i.amount), int(i.rank))
+            for i in TariffTierTable.query(year)
+        )
+        return TariffGrid(year, tiers)
+
+    def save_tier(self, year: int, tier: Tier) -> None:
+        TariffTierTable(year, tier.code, category=tier.category.value, label=tier.label,
+                        amount=str(tier.amount), rank=tier.rank).save()
+
+
+class DynamoSettings:
+    ASSOCIATION = "association"
+
+    def association(self) -> AssociationSettings | None:
+        try:
+            item = SettingsTable.get(self.ASSOCIATION)
+        except DoesNotExist:
+            return None
+        data = json.loads(item.data)
+        data["address"] = Address(**data["address"])
+        data["payment_methods"] = tuple(data["payment_methods"])
+        return AssociationSettings(**data)
+
+    def save_association(self, settings: AssociationSettings) -> None:
+        item = self._current(self.ASSOCIATION)
+        item.data = json.dumps(asdict(settings), ensure_ascii=False)
+        item.save()
+
+    @staticmethod
+    def _current(key: str) -> SettingsTable:
+        try:
+            return SettingsTable.get(key)
+        except DoesNotExist:
+            return SettingsTable(key)
+
+
+class DynamoSessions:
+    def add(self, session: Session, expires_at: datetime) -> None:
+        SessionTable(
+            session.token_hash, contact_id=session.contact_id, org_id=session.org_id,
+            role=session.role, created_at=session.created_at, last_seen_at=session.last_seen_at,
+            expires_at=expires_at,
+        ).save(condition=SessionTable.token_hash.does_not_exist())
+
+    def get(self, token_hash: str) -> Session | None:
+        try:
+            i = SessionTable.get(token_hash)
+        except DoesNotExist:
+            return None
+        return Session(i.token_hash, i.contact_id, i.org_id, i.role, i.created_at, i.last_seen_at)
+
+    def touch(self, token_hash: str, now: datetime, expires_at: datetime) -> None:
+        try:
+            SessionTable(token_hash).update(
+                actions=[SessionTable.last_seen_at.set(now), SessionTable.expires_at.set(expires_at)],
+                condition=SessionTable.token_hash.exists(),
+            )
+        except UpdateError as error:
+            if not _condition_failed(error):  # revoked meanwhile: nothing to refresh
+                raise
+
+    def delete(self, token_hash: str) -> None:
+        SessionTable(token_hash).delete()
+
+    def delete_for_contact(self, contact_id: str) -> int:
+        hashes = [i.token_hash for i in SessionTable.by_contact.query(contact_id)]
+        with SessionTable.batch_write() as batch:
+            for token_hash in hashes:
+                batch.delete(SessionTable(token_hash))
+        return len(hashes)
+
+
+class DynamoLoginThrottle:
+    def get(self, email: str) -> LoginThrottle:
+        try:
+            i = LoginThrottleTable.get(email)
+        except DoesNotExist:
+            return LoginThrottle(email)
+        return LoginThrottle(email, tuple(i.failures or ()), i.locked_until)
+
+    def update(
+        self, email: str, change: Callable[[LoginThrottle], LoginThrottle], expires_at: datetime
+    ) -> tuple[LoginThrottle, LoginThrottle]:
+        """Apply ``change`` atomically (optimistic locking, retried); return (before, after)."""
+        for _ in range(10):
+            try:
+                item = LoginThrottleTable.get(email, consistent_read=True)
+            except DoesNotExist:
+                item = LoginThrottleTable(email)
+            before = LoginThrottle(email, tuple(item.failures or ()), item.locked_until)
+            after = change(before)
+            item.failures = list(after.failures)
+            item.locked_until = after.locked_until
+            item.expires_at = expires_at
+            try:
+                item.save()
+                return before, after
+            except PutError as error:
+                if not _condition_failed(error):
+                    raise
+        raise ConcurrentUpdate()
+
+    def clear(self, email: str) -> None:
+        LoginThrottleTable(email).delete(add_version_condition=False)
+
+
+class DynamoResetTokens:
+    def add(self, token: ResetToken) -> None:
+        ResetTokenTable(
+            token.token_hash, contact_id=token.contact_id, purpose=token.purpose,
+            created_at=token.created_at, valid_until=token.expires_at, expires_at=token.expires_at,
+        ).save(condition=ResetTokenTable.token_hash.does_not_exist())
+
+    def get(self, token_hash: str) -> ResetToken | None:
+        try:
+            i = ResetTokenTable.get(token_hash, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return ResetToken(i.token_hash, i.contact_id, i.created_at, i.valid_until, i.used_at, i.purpose)
+
+    def mark_used(self, token_hash: str, now: datetime) -> None:
+        """Consume the token; a second use, even concurrent, raises ``ConcurrentUpdate``."""
+        try:
+            ResetTokenTable(token_hash).update(
+                actions=[ResetTokenTable.used_at.set(now)],
+                condition=ResetTokenTable.token_hash.exists() & ResetTokenTable.used_at.does_not_exist(),
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise ConcurrentUpdate("Ce lien a déjà été utilisé.") from error
+            raise
+

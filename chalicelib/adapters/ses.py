@@ -1,0 +1,44 @@
+"""Sending email through SES v2 as raw MIME (keeps the text part, the HTML part and attachments)."""
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime
+from functools import cached_property
+
+
+def compose_message(
+    *, sender: str, sender_name: str, recipients: list[str], subject: str, text: str, html: str,
+    sent_at: datetime, reply_to: str | None = None,
+) -> bytes:
+    """Build a multipart/alternative message with a text and an HTML part."""
+    msg = EmailMessage()
+    msg["From"] = f'"{sender_name}" <{sender}>' if sender_name else sender
+    msg["To"] = ", ".join(recipients)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(sent_at)
+    msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg.as_bytes()
+
+
+class SesMailer:
+    def __init__(self, region: str):
+        self._region = region
+
+    @cached_property
+    def _client(self):
+        import boto3
+
+        return boto3.client("sesv2", region_name=self._region)
+
+    def send_raw(self, sender: str, recipients: list[str], raw: bytes) -> str:
+        response = self._client.send_email(
+            FromEmailAddress=sender,
+            Destination={"ToAddresses": recipients},
+            Content={"Raw": {"Data": raw}},
+        )
+        return response["MessageId"]

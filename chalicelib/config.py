@@ -1,0 +1,70 @@
+"""Deployment settings: the only module that reads ``os.environ``.
+
+These are the settings of a *deployment* (stage, table names, URLs, secrets).
+The association's own settings (identity, tariffs, dates, wording) live in
+DynamoDB and are edited by staff; see ``domain.association``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+
+LOCAL_STAGE = "local"
+
+
+@dataclass(frozen=True)
+class Config:
+    stage: str
+    region: str
+    table_prefix: str
+    documents_bucket: str
+    sender_email: str
+    base_url: str
+    csrf_secret: bytes
+    templates_dir: str | None
+    session_idle_seconds: int = 30 * 60
+    session_absolute_seconds: int = 12 * 3600
+    reset_token_seconds: int = 30 * 60
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == LOCAL_STAGE
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Outside the local stage cookies are Secure and use the ``__Host-`` prefix."""
+        return not self.is_local
+
+    def table_name(self, name: str) -> str:
+        return f"{self.table_prefix}{name}"
+
+
+# A per-process secret is acceptable only where one process serves every request.
+_LOCAL_CSRF_SECRET = secrets.token_bytes(32)
+
+
+def _csrf_secret(stage: str) -> bytes:
+    value = os.environ.get("CSRF_SECRET", "")
+    if value:
+        return value.encode()
+    if stage == LOCAL_STAGE:
+        return _LOCAL_CSRF_SECRET
+    raise RuntimeError("CSRF_SECRET must be set outside the local stage")
+
+
+@lru_cache(maxsize=1)
+def get_config() -> Config:
+    """Read the deployment settings once per process."""
+    stage = os.environ.get("APP_STAGE", LOCAL_STAGE)
+    return Config(
+        stage=stage,
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-3",
+        table_prefix=os.environ.get("TABLE_PREFIX", f"adhesions-{stage}-"),
+        documents_bucket=os.environ.get("DOCUMENTS_BUCKET", f"adhesions-{stage}-documents"),
+        sender_email=os.environ.get("SENDER_EMAIL", "adhesions@example.org"),
+        base_url=os.environ.get("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        csrf_secret=_csrf_secret(stage),
+        templates_dir=os.environ.get("TEMPLATES_DIR") or None,
+    )

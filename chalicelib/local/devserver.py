@@ -1,0 +1,81 @@
+"""``make run``: the app on 127.0.0.1 with moto's server in this process as the AWS stand-in.
+
+Everything lives in memory: stopping the process forgets all data and emails.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start_moto() -> tuple[object, str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def prepare_environment(port: int, endpoint: str) -> None:
+    """Point every AWS client at the stand-in, before any app module is imported."""
+    os.environ.update({
+        "APP_STAGE": "local",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-3"),
+        "BASE_URL": f"http://127.0.0.1:{port}",
+    })
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Adhésions en ligne, local server")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("chalicelib").setLevel(logging.INFO)
+
+    moto_server, endpoint = _start_moto()
+    prepare_environment(args.port, endpoint)
+    sys.path.insert(0, str(ROOT))
+
+    from chalice.config import Config as ChaliceConfig
+    from chalice.local import create_local_server
+
+    from app import app
+    from chalicelib.adapters.local_aws import create_resources
+    from chalicelib.local.demo import DEMO_PASSWORD, load_demo_data
+    from chalicelib.runtime import get_runtime
+
+    rt = get_runtime()
+    create_resources(rt.config)
+    logins = load_demo_data(rt)
+
+    config = ChaliceConfig.create(chalice_stage="local", app_name=app.app_name, project_dir=str(ROOT))
+    server = create_local_server(app, config, "127.0.0.1", args.port)
+    url = f"http://127.0.0.1:{args.port}"
+    print(f"\nAdhésions en ligne — {url}", flush=True)
+    print(f"Boîte aux lettres de développement : {url}/_dev/courriels")
+    print(f"AWS simulé (moto) : {endpoint} — données en mémoire, perdues à l'arrêt")
+    print(f"Comptes de démonstration (mot de passe pour tous : {DEMO_PASSWORD}) :")
+    for name, email, where in logins:
+        print(f"  {email:40} {name} — {where}")
+    print("Ctrl+C pour arrêter.\n", flush=True)
+    try:
+        server.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        moto_server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

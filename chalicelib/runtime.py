@@ -1,0 +1,139 @@
+"""The collaborators a service needs, built lazily once per process.
+
+Routes and scheduled functions call ``get_runtime()``; tests replace the clock or the
+token generator on it. No AWS client is created at import time.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from functools import cached_property
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from .config import Config, get_config
+from .domain.association import AssociationSettings
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Runtime:
+    config: Config
+    clock: Callable[[], datetime] = utc_now
+    token_factory: Callable[[], str] = new_token
+    id_factory: Callable[[], str] = new_id
+    settings_ttl_seconds: float = 30.0
+    _settings_cache: tuple[float, AssociationSettings] | None = field(default=None, repr=False)
+
+    def today(self) -> date:
+        """Today in the association's time zone (dates and seasons are French dates)."""
+        return self.clock().astimezone(PARIS).date()
+
+    # --- repositories -------------------------------------------------------------
+    @cached_property
+    def organisations(self):
+        from .adapters.dynamo.repositories import DynamoOrganisations
+        return DynamoOrganisations()
+
+    @cached_property
+    def contacts(self):
+        from .adapters.dynamo.repositories import DynamoContacts
+        return DynamoContacts()
+
+    @cached_property
+    def memberships(self):
+        from .adapters.dynamo.repositories import DynamoMemberships
+        return DynamoMemberships()
+
+    @cached_property
+    def tariffs(self):
+        from .adapters.dynamo.repositories import DynamoTariffs
+        return DynamoTariffs()
+
+    @cached_property
+    def settings(self):
+        from .adapters.dynamo.repositories import DynamoSettings
+        return DynamoSettings()
+
+    @cached_property
+    def sessions(self):
+        from .adapters.dynamo.repositories import DynamoSessions
+        return DynamoSessions()
+
+    @cached_property
+    def login_throttle(self):
+        from .adapters.dynamo.repositories import DynamoLoginThrottle
+        return DynamoLoginThrottle()
+
+    @cached_property
+    def reset_tokens(self):
+        from .adapters.dynamo.repositories import DynamoResetTokens
+        return DynamoResetTokens()
+
+    @cached_property
+    def outbox(self):
+        from .adapters.dynamo.outbox import DynamoOutbox
+        return DynamoOutbox()
+
+    # --- other adapters -----------------------------------------------------------
+    @cached_property
+    def mailer(self):
+        from .adapters.ses import SesMailer
+        return SesMailer(self.config.region)
+
+    @cached_property
+    def hasher(self):
+        from .adapters.passwords import Argon2Hasher
+        return Argon2Hasher()
+
+    @cached_property
+    def templates(self):
+        from .adapters.templates import TemplateRenderer, find_templates_dir
+        return TemplateRenderer(find_templates_dir(self.config.templates_dir))
+
+    def association(self) -> AssociationSettings:
+        """The association's settings, cached briefly: every page shows its contact."""
+        now = time.monotonic()
+        if self._settings_cache and now - self._settings_cache[0] < self.settings_ttl_seconds:
+            return self._settings_cache[1]
+        settings = self.settings.association()
+        if settings is None:
+            raise RuntimeError("association settings are missing: load them first")
+        self._settings_cache = (now, settings)
+        return settings
+
+    def forget_cached_settings(self) -> None:
+        self._settings_cache = None
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(get_config())
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Replace the process runtime (tests)."""
+    global _runtime
+    _runtime = runtime

@@ -1,0 +1,55 @@
+"""What a contact sees of their organisation: « Mon compte » and « Mes adhésions »."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..domain.errors import Forbidden, NotFound
+from ..domain.model import Contact, Membership, Organisation, last_validated
+from ..domain.security import Session
+from ..runtime import Runtime
+
+
+@dataclass(frozen=True)
+class AccountView:
+    organisation: Organisation
+    contacts: list[Contact]
+    me: Contact | None
+    current_tier_label: str
+
+
+@dataclass(frozen=True)
+class MembershipsView:
+    organisation: Organisation
+    year: int
+    current: Membership | None
+    last_validated: Membership | None
+    history: list[Membership]
+    # year → documents (label, url) shown in « Historique des adhésions »
+    documents: dict[int, list] = field(default_factory=dict)
+
+
+def _member_organisation(rt: Runtime, session: Session) -> Organisation:
+    """The session's own organisation: the only one a contact may ever see."""
+    if session.org_id is None:
+        raise Forbidden()
+    org = rt.organisations.get(session.org_id)
+    if org is None:
+        raise NotFound()
+    return org
+
+
+def account_overview(rt: Runtime, session: Session) -> AccountView:
+    org = _member_organisation(rt, session)
+    contacts = rt.contacts.for_organisation(org.org_id)
+    me = next((c for c in contacts if c.contact_id == session.contact_id), None)
+    latest = last_validated(rt.memberships.for_organisation(org.org_id))
+    tier_label = latest.tier_label if latest and latest.tier_code == org.current_tier else org.current_tier
+    return AccountView(org, contacts, me, tier_label)
+
+
+def memberships_overview(rt: Runtime, session: Session) -> MembershipsView:
+    org = _member_organisation(rt, session)
+    history = rt.memberships.for_organisation(org.org_id)
+    year = rt.today().year
+    current = next((m for m in history if m.year == year), None)
+    return MembershipsView(org, year, current, last_validated(history), history)

@@ -1,0 +1,160 @@
+"""Login, sessions and password reset."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..domain.errors import ConcurrentUpdate, DomainError, ValidationError
+from ..domain.model import Contact
+from ..domain.security import (
+    GENERIC_LOGIN_ERROR,
+    LOCKOUT_WINDOW,
+    ResetToken,
+    Session,
+    check_new_password,
+    hash_token,
+    normalise_email,
+)
+from ..runtime import Runtime
+from .mail import send_email
+
+log = logging.getLogger(__name__)
+
+
+class LoginFailed(DomainError):
+    status = 400
+    message = GENERIC_LOGIN_ERROR
+
+
+class InvalidResetLink(DomainError):
+    status = 400
+    message = "Ce lien n'est plus valable : il a déjà servi ou a expiré. Demandez-en un nouveau."
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    contact: Contact
+
+
+def _limits(rt: Runtime) -> tuple[timedelta, timedelta]:
+    c = rt.config
+    return timedelta(seconds=c.session_idle_seconds), timedelta(seconds=c.session_absolute_seconds)
+
+
+def login(rt: Runtime, email: str, password: str) -> LoginResult:
+    """Check the credentials and open a new session; every failure looks the same."""
+    email = normalise_email(email)
+    now = rt.clock()
+    throttle = rt.login_throttle.get(email)
+    contact = rt.contacts.find_by_email(email) if email else None
+    if contact is None or not contact.active or not contact.password_hash:
+        rt.hasher.verify_dummy(password)
+        ok = False
+    else:
+        ok = rt.hasher.verify(contact.password_hash, password)
+    if throttle.is_locked(now) or not ok:
+        if not throttle.is_locked(now):
+            before, after = rt.login_throttle.update(
+                email, lambda t: t.after_failure(now), now + LOCKOUT_WINDOW * 2
+            )
+            if after.just_locked(before, now):
+                log.warning("login locked for 15 minutes after repeated failures")
+        raise LoginFailed()
+    if throttle.failures:
+        rt.login_throttle.clear(email)
+    if rt.hasher.needs_rehash(contact.password_hash):
+        rt.contacts.set_password_hash(contact.contact_id, rt.hasher.hash(password), None)
+    token = rt.token_factory()
+    session = Session(hash_token(token), contact.contact_id, contact.org_id, contact.role.value, now, now)
+    idle, absolute = _limits(rt)
+    rt.sessions.add(session, session.expires_at(idle, absolute))
+    return LoginResult(token, contact)
+
+
+def resolve_session(rt: Runtime, token: str | None) -> Session | None:
+    """The live session for a cookie token, refreshed if idle; None when absent or expired."""
+    if not token or len(token) > 200:
+        return None
+    token_hash = hash_token(token)
+    session = rt.sessions.get(token_hash)
+    if session is None:
+        return None
+    now = rt.clock()
+    idle, absolute = _limits(rt)
+    if session.expired(now, idle, absolute):
+        rt.sessions.delete(token_hash)
+        return None
+    if session.needs_touch(now):
+        touched = Session(session.token_hash, session.contact_id, session.org_id, session.role,
+                          session.created_at, now)
+        rt.sessions.touch(token_hash, now, touched.expires_at(idle, absolute))
+        session = touched
+    return session
+
+
+def logout(rt: Runtime, token: str | None) -> None:
+    if token:
+        rt.sessions.delete(hash_token(token))
+
+
+def request_password_reset(rt: Runtime, email: str) -> None:
+    """Mail a single-use link to an active account; answer the same for any address."""
+    contact = rt.contacts.find_by_email(normalise_email(email))
+    if contact is None or not contact.active:
+        return
+    issue_password_link(rt, contact, purpose="reset")
+
+
+def issue_password_link(rt: Runtime, contact: Contact, *, purpose: str) -> None:
+    """Store a hashed single-use token and mail its link (reset or first invitation)."""
+    token = rt.token_factory()
+    now = rt.clock()
+    rt.reset_tokens.add(ResetToken(
+        hash_token(token), contact.contact_id, now,
+        now + timedelta(seconds=rt.config.reset_token_seconds), purpose=purpose,
+    ))
+    link = f"{rt.config.base_url}/mot-de-passe/nouveau?jeton={token}"
+    send_email(
+        rt, kind=f"password_{purpose}", template="password_reset", recipients=[contact.email],
+        contact=contact, link=link, minutes=rt.config.reset_token_seconds // 60,
+    )
+
+
+def check_reset_token(rt: Runtime, token: str) -> tuple[ResetToken, Contact]:
+    """The token and its contact, if the link can still be used."""
+    found = rt.reset_tokens.get(hash_token(token)) if token and len(token) <= 200 else None
+    contact = rt.contacts.get(found.contact_id) if found else None
+    if found is None or contact is None or not contact.active:
+        raise InvalidResetLink()
+    if not found.usable(rt.clock(), contact.password_changed_at):
+        raise InvalidResetLink()
+    return found, contact
+
+
+def reset_password(rt: Runtime, token: str, password: str, confirmation: str) -> Contact:
+    """Set a new password from a reset link, revoke every session and notify the contact."""
+    found, contact = check_reset_token(rt, token)
+    check_new_password(password, confirmation, [contact.email, contact.name, rt.association().name])
+    now = rt.clock()
+    try:
+        rt.reset_tokens.mark_used(found.token_hash, now)
+    except ConcurrentUpdate as error:
+        raise InvalidResetLink() from error
+    rt.contacts.set_password_hash(contact.contact_id, rt.hasher.hash(password), now)
+    rt.sessions.delete_for_contact(contact.contact_id)
+    rt.login_throttle.clear(normalise_email(contact.email))
+    send_email(rt, kind="password_changed", template="password_changed",
+               recipients=[contact.email], contact=contact, changed_at=now)
+    return contact
+
+
+def validate_login_form(email: str, password: str) -> None:
+    errors = {}
+    if not email.strip():
+        errors["email"] = "Indiquez votre adresse e-mail."
+    if not password:
+        errors["password"] = "Indiquez votre mot de passe."
+    if errors:
+        raise ValidationError(errors)

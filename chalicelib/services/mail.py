@@ -1,0 +1,70 @@
+"""Email through the outbox: stored first, sent next, retried with backoff on failure."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from ..adapters.dynamo.outbox import OutboxMessage
+from ..adapters.ses import compose_message
+from ..domain.errors import ConcurrentUpdate
+from ..runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+SEND_LEASE = timedelta(minutes=2)
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4 … minutes after each failed attempt, at most 4 hours."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), timedelta(hours=4))
+
+
+def email_context(rt: Runtime) -> dict:
+    """What every email template may use: the association and the site's address."""
+    return {"association": rt.association(), "base_url": rt.config.base_url}
+
+
+def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str], **context) -> str:
+    """Queue an email in the outbox and try to send it now; return the outbox id.
+
+    The message is stored before any attempt, so an SES failure never loses it:
+    ``retry_pending_emails`` sends it later.
+    """
+    association = rt.association()
+    subject, text, html = rt.templates.email(template, **email_context(rt), **context)
+    now = rt.clock()
+    raw = compose_message(
+        sender=rt.config.sender_email, sender_name=association.name, recipients=recipients,
+        subject=subject, text=text, html=html, sent_at=now, reply_to=association.contact_email,
+    )
+    message_id = rt.id_factory()
+    rt.outbox.add(OutboxMessage(
+        message_id=message_id, kind=kind, recipients=tuple(recipients), subject=subject, raw=raw,
+        status="pending", attempts=0, created_at=now, next_attempt_at=now,
+    ))
+    deliver(rt, message_id)
+    return message_id
+
+
+def deliver(rt: Runtime, message_id: str) -> bool:
+    """Send one pending message if no other worker holds it; True once sent."""
+    now = rt.clock()
+    try:
+        msg = rt.outbox.claim(message_id, now, SEND_LEASE)
+    except ConcurrentUpdate:
+        return False
+    try:
+        rt.mailer.send_raw(rt.config.sender_email, list(msg.recipients), msg.raw)
+    except Exception as error:  # any SES or network failure: keep it for later
+        retry_at = None if msg.attempts >= MAX_ATTEMPTS else now + backoff(msg.attempts)
+        log.warning("email %s not sent (attempt %s): %s", message_id, msg.attempts, error)
+        rt.outbox.mark_failed(message_id, f"{type(error).__name__}: {error}", retry_at)
+        return False
+    rt.outbox.mark_sent(message_id, rt.clock())
+    return True
+
+
+def retry_pending_emails(rt: Runtime, limit: int = 100) -> int:
+    """Send the outbox messages whose retry time has come; return how many were sent."""
+    return sum(deliver(rt, message_id) for message_id in rt.outbox.due(rt.clock(), limit))

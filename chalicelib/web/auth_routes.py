@@ -1,0 +1,106 @@
+"""« Espace personnel »: login, logout, « Mot de passe oublié ? » and the new-password page."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from ..domain.errors import ValidationError
+from ..services import auth
+from .http import context_for, redirect, render, safe_next
+from .routes import FORM, route
+
+bp = Blueprint(__name__)
+
+LOGIN_FIELDS = {"email": 254, "password": 1024, "suite": 500}
+EMAIL_FIELDS = {"email": 254}
+NEW_PASSWORD_FIELDS = {"jeton": 200, "password": 1024, "confirmation": 1024}
+
+
+def _home_for(session_role: str) -> str:
+    return "/admin" if session_role == "staff" else "/mon-compte"
+
+
+@route(bp, "/connexion")
+def login_form():
+    """The login form (email, password) with « Mot de passe oublié ? »."""
+    ctx = context_for(bp.current_request)
+    if ctx.session is not None:
+        return redirect(_home_for(ctx.session.role))
+    return render(ctx, "auth/login.html", email="", suite=safe_next(ctx.query("suite", 500)), errors={})
+
+
+@route(bp, "/connexion", methods=["POST"], content_types=FORM)
+def login_submit():
+    """Check the credentials; success opens a new session, failure says the same for all."""
+    ctx = context_for(bp.current_request)
+    try:
+        form = ctx.form(LOGIN_FIELDS)
+    except ValidationError as error:
+        return render(ctx, "auth/login.html", status=400, email="", suite="", errors=error.errors)
+    suite = safe_next(form["suite"])
+    try:
+        auth.validate_login_form(form["email"], form["password"])
+        result = auth.login(ctx.rt, form["email"], form["password"])
+    except ValidationError as error:
+        return render(ctx, "auth/login.html", status=400, email=form["email"], suite=suite, errors=error.errors)
+    except auth.LoginFailed as error:
+        return render(ctx, "auth/login.html", status=400, email=form["email"], suite=suite,
+                      errors={"form": error.message})
+    auth.logout(ctx.rt, ctx.session_token)  # a login always gets a new session id
+    ctx.start_session(result.token)
+    return redirect(suite or _home_for(result.contact.role.value))
+
+
+@route(bp, "/deconnexion", methods=["POST"], content_types=FORM)
+def logout():
+    """Revoke the session on the server and clear the cookie."""
+    ctx = context_for(bp.current_request)
+    ctx.form({})
+    auth.logout(ctx.rt, ctx.session_token)
+    ctx.end_session()
+    return redirect("/connexion?deconnecte=1")
+
+
+@route(bp, "/mot-de-passe-oublie")
+def forgot_form():
+    """Ask for a reset link by email."""
+    ctx = context_for(bp.current_request)
+    return render(ctx, "auth/forgot.html", email="", errors={}, sent=False)
+
+
+@route(bp, "/mot-de-passe-oublie", methods=["POST"], content_types=FORM)
+def forgot_submit():
+    """Mail a link if the address has an account; the answer is the same either way."""
+    ctx = context_for(bp.current_request)
+    form = ctx.form(EMAIL_FIELDS)
+    email = form["email"].strip()
+    if not email or "@" not in email:
+        return render(ctx, "auth/forgot.html", status=400, email=email, sent=False,
+                      errors={"email": "Indiquez une adresse e-mail valide, par exemple nom@exemple.fr."})
+    auth.request_password_reset(ctx.rt, email)
+    return render(ctx, "auth/forgot.html", email="", errors={}, sent=True)
+
+
+@route(bp, "/mot-de-passe/nouveau")
+def new_password_form():
+    """The page a reset link opens: choose a new password."""
+    ctx = context_for(bp.current_request)
+    token = ctx.query("jeton")
+    auth.check_reset_token(ctx.rt, token)
+    response = render(ctx, "auth/new_password.html", jeton=token, errors={})
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in this page's URL
+    return response
+
+
+@route(bp, "/mot-de-passe/nouveau", methods=["POST"], content_types=FORM)
+def new_password_submit():
+    """Set the new password, revoke every session, and send the notification."""
+    ctx = context_for(bp.current_request)
+    form = ctx.form(NEW_PASSWORD_FIELDS)
+    try:
+        auth.reset_password(ctx.rt, form["jeton"], form["password"], form["confirmation"])
+    except ValidationError as error:
+        response = render(ctx, "auth/new_password.html", status=400, jeton=form["jeton"], errors=error.errors)
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+    ctx.end_session()
+    return redirect("/connexion?nouveau_mot_de_passe=1")

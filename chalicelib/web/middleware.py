@@ -1,0 +1,90 @@
+"""One place where errors become HTTP answers, and where every response gets its headers."""
+from __future__ import annotations
+
+import json
+import logging
+
+from chalice import Response
+from chalice.app import ChaliceUnhandledError
+
+from ..domain.errors import DomainError, ValidationError
+from .http import LoginRequired, context_for, current_path, login_redirect, render
+
+log = logging.getLogger(__name__)
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+CHALICE_ERRORS = {
+    405: "Cette méthode n'est pas acceptée pour cette adresse.",
+    415: "Type de contenu non accepté : envoyez le formulaire depuis la page du site.",
+    400: "La requête est invalide.",
+    500: "Une erreur inattendue s'est produite. Réessayez dans un instant.",
+}
+
+
+def error_page(ctx, status: int, message: str, errors: dict | None = None) -> Response:
+    return render(ctx, "errors/error.html", status=status, status_code=status, message=message,
+                  errors=errors or {})
+
+
+def _translate_chalice_error(ctx, response: Response) -> Response:
+    """Chalice answers some errors itself in English JSON: give them a French page."""
+    if response.status_code not in CHALICE_ERRORS:
+        return response
+    headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+    if "json" not in str(headers.get("content-type", "application/json")):
+        return response
+    body = response.body
+    try:
+        payload = json.loads(body) if isinstance(body, (str, bytes)) else body
+    except ValueError:
+        return response
+    if not isinstance(payload, dict) or "Code" not in payload:
+        return response
+    page = error_page(ctx, response.status_code, CHALICE_ERRORS[response.status_code])
+    if "allow" in headers:
+        page.headers["Allow"] = headers["allow"]
+    return page
+
+
+def _secure_headers(ctx, response: Response) -> None:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cache-Control", "no-store")
+    if ctx.rt.config.secure_cookies:
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    if ctx.set_cookies:
+        existing = headers.get("Set-Cookie")
+        cookies = ([existing] if isinstance(existing, str) else list(existing or [])) + ctx.set_cookies
+        headers["Set-Cookie"] = cookies if len(cookies) > 1 else cookies[0]
+
+
+def http_middleware(event, get_response):
+    """Map domain errors to pages, never leak a stack trace, and add security headers."""
+    ctx = context_for(event)
+    try:
+        try:
+            response = get_response(event)
+        except ChaliceUnhandledError as wrapped:  # raised by views registered with ``route``
+            raise (wrapped.__cause__ or wrapped) from None
+        response = _translate_chalice_error(ctx, response)
+    except LoginRequired:
+        response = login_redirect(current_path(event) if event.method == "GET" else "/mon-compte")
+    except ValidationError as error:
+        response = error_page(ctx, error.status, error.message, error.errors)
+    except DomainError as error:
+        response = error_page(ctx, error.status, error.message)
+    except Exception:
+        log.exception("unhandled error on %s %s", event.method, event.path)
+        try:
+            response = error_page(ctx, 500, "Une erreur inattendue s'est produite. Réessayez dans un instant.")
+        except Exception:
+            log.exception("the error page itself failed")
+            response = Response(body="Erreur interne du serveur.", status_code=500,
+                                headers={"Content-Type": "text/plain; charset=utf-8"})
+    _secure_headers(ctx, response)
+    return response

@@ -1,0 +1,84 @@
+"""Test set-up shared by every layer.
+
+moto must be running, and the environment set, before any app module is imported:
+pynamodb reads table names when its models are defined, and a client created before
+moto starts would escape it. So this module does both at import time.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+os.environ.update({
+    "APP_STAGE": "local",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "eu-west-3",
+    "TABLE_PREFIX": "test-",
+    "DOCUMENTS_BUCKET": "test-documents",
+    "SENDER_EMAIL": "adhesions@cite-verte.example",
+    "BASE_URL": "https://adhesions.test",
+})
+for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_name, None)
+
+from moto import mock_aws  # noqa: E402
+
+_aws = mock_aws()
+_aws.start()
+
+import pytest  # noqa: E402
+
+from chalicelib.config import get_config  # noqa: E402
+from chalicelib.runtime import Runtime, set_runtime  # noqa: E402
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def aws():
+    """Fresh, empty AWS stand-in with the app's tables, bucket and SES sender."""
+    from chalicelib.adapters.local_aws import create_resources
+
+    _aws.reset()
+    create_resources(get_config())
+    yield
+
+
+@pytest.fixture
+def rt(aws, clock) -> Runtime:
+    """A runtime on the fresh stand-in, with the test clock; installed for the app too."""
+    runtime = Runtime(get_config(), clock=clock)
+    set_runtime(runtime)
+    yield runtime
+    set_runtime(None)
+
+
+@pytest.fixture
+def demo(rt):
+    """The demo data of ``make run``: association, tariffs, members and staff."""
+    from chalicelib.local.demo import load_demo_data
+
+    return load_demo_data(rt)
+
+
+def sent_emails(region: str = "eu-west-3"):
+    from chalicelib.adapters.dev_mailbox import LocalMailbox
+
+    return LocalMailbox(region).messages()

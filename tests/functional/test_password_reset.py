@@ -1,0 +1,159 @@
+"""« Mot de passe oublié ? »: a single-use link by email, never a password."""
+from __future__ import annotations
+
+import re
+
+from tests.conftest import sent_emails
+from tests.functional.conftest import MEMBER
+
+NEW_PASSWORD = "Quatre chevaux blancs dans la prairie"
+
+
+def _request_link(browser, email=MEMBER):
+    browser.get("/mot-de-passe-oublie")
+    return browser.post("/mot-de-passe-oublie", {"email": email})
+
+
+def _link_in_last_email() -> str:
+    message = sent_emails()[0]
+    match = re.search(r"https://adhesions\.test/mot-de-passe/nouveau\?jeton=[\w-]+", message.text)
+    assert match, message.text
+    assert match.group(0) in message.html
+    return match.group(0).removeprefix("https://adhesions.test")
+
+
+def test_reset_link_is_mailed_with_text_and_html_parts(browser):
+    response = _request_link(browser)
+    assert response.status_code == 200
+    assert "Si un compte existe pour cette adresse" in browser.text()
+    [message] = sent_emails()
+    assert message.recipients == (MEMBER,)
+    assert "mot de passe" in message.subject.lower()
+    assert "valable 30 minutes" in message.text
+    assert "adherents@cite-verte.example" in message.text  # the association's contact ends every email
+    assert "Tilleul" not in message.text  # never a password
+
+
+def test_unknown_address_gets_the_same_answer_and_no_email(browser):
+    _request_link(browser, "personne@inconnu.example")
+    unknown_page = browser.text()
+    assert "Si un compte existe pour cette adresse" in unknown_page
+    assert sent_emails() == []
+
+
+def test_link_uses_the_configured_base_url_not_the_host_header(browser):
+    browser.get("/mot-de-passe-oublie")
+    browser.post("/mot-de-passe-oublie", {"email": MEMBER}, headers={"Host": "evil.example"})
+    assert "evil.example" not in sent_emails()[0].text
+
+
+def test_only_a_hash_of_the_token_is_stored(browser, rt):
+    from chalicelib.adapters.dynamo.tables import ResetTokenTable
+
+    _request_link(browser)
+    token = _link_in_last_email().split("jeton=")[1]
+    stored = [item.token_hash for item in ResetTokenTable.scan()]
+    assert token not in stored
+    assert len(stored) == 1 and len(stored[0]) == 64
+
+
+def test_new_password_works_and_revokes_sessions_and_notifies(browser, new_browser):
+    other_device = new_browser()
+    other_device.login(MEMBER)
+    assert other_device.get("/mon-compte").status_code == 200
+    _request_link(browser)
+    link = _link_in_last_email()
+    assert browser.get(link).status_code == 200
+    assert browser.last.headers["Referrer-Policy"] == "no-referrer"
+    token = link.split("jeton=")[1]
+    done = browser.post("/mot-de-passe/nouveau", {"jeton": token, "password": NEW_PASSWORD, "confirmation": NEW_PASSWORD})
+    assert done.status_code == 303
+    assert other_device.get("/mon-compte").status_code == 303  # every session revoked
+    assert browser.login(MEMBER, NEW_PASSWORD).status_code == 303
+    notification = sent_emails()[0]
+    assert "a été modifié" in notification.subject
+    assert notification.recipients == (MEMBER,)
+
+
+def test_link_works_only_once(browser):
+    _request_link(browser)
+    token = _link_in_last_email().split("jeton=")[1]
+    form = {"jeton": token, "password": NEW_PASSWORD, "confirmation": NEW_PASSWORD}
+    assert browser.post("/mot-de-passe/nouveau", form).status_code == 303
+    browser.get("/connexion")
+    again = browser.post("/mot-de-passe/nouveau", form)
+    assert again.status_code == 400
+    assert "n'est plus valable" in browser.text()
+    assert browser.get(f"/mot-de-passe/nouveau?jeton={token}").status_code == 400
+
+
+def test_link_expires_after_thirty_minutes(browser, clock):
+    _request_link(browser)
+    link = _link_in_last_email()
+    clock.advance(minutes=29)
+    assert browser.get(link).status_code == 200
+    clock.advance(minutes=1)
+    assert browser.get(link).status_code == 400
+    assert "n'est plus valable" in browser.text()
+
+
+def test_older_link_dies_when_a_newer_one_is_used(browser, clock):
+    _request_link(browser)
+    first = _link_in_last_email().split("jeton=")[1]
+    clock.advance(seconds=5)
+    _request_link(browser)
+    second = _link_in_last_email().split("jeton=")[1]
+    clock.advance(seconds=5)
+    assert browser.post("/mot-de-passe/nouveau", {"jeton": second, "password": NEW_PASSWORD,
+                                                  "confirmation": NEW_PASSWORD}).status_code == 303
+    browser.get("/connexion")
+    response = browser.post("/mot-de-passe/nouveau", {"jeton": first, "password": NEW_PASSWORD + " bis",
+                                                      "confirmation": NEW_PASSWORD + " bis"})
+    assert response.status_code == 400
+
+
+def test_forged_token_is_refused(browser):
+    assert browser.get("/mot-de-passe/nouveau?jeton=forged").status_code == 400
+    assert browser.get("/mot-de-passe/nouveau").status_code == 400
+
+
+def test_weak_short_or_mismatched_passwords_are_refused_next_to_the_field(browser):
+    _request_link(browser)
+    link = _link_in_last_email()
+    token = link.split("jeton=")[1]
+    cases = [
+        ("court", "court", "f-password-error", "au moins 12 caractères"),
+        ("x" * 129, "x" * 129, "f-password-error", "au plus 128 caractères"),
+        ("motdepasse123", "motdepasse123", "f-password-error", "trop courant"),
+        ("azertyuiopqsdf", "azertyuiopqsdf", "f-password-error", "trop courant"),
+        (NEW_PASSWORD, NEW_PASSWORD + "!", "f-confirmation-error", "pas identiques"),
+    ]
+    for password, confirmation, field_id, message in cases:
+        browser.get(link)
+        response = browser.post("/mot-de-passe/nouveau", {"jeton": token, "password": password, "confirmation": confirmation})
+        assert response.status_code == 400, password
+        assert re.search(f'id="{field_id}">[^<]*{message}', browser.text()), password
+    browser.get(link)  # the refused attempts did not consume the link
+    assert browser.last.status_code == 200
+
+
+def test_email_failure_never_loses_the_reset_email(browser, rt, monkeypatch):
+    from chalicelib.services import mail
+
+    calls = {"n": 0}
+    real_send = rt.mailer.send_raw
+
+    def ses_down(*args, **kwargs):
+        calls["n"] += 1
+        raise ConnectionError("SES unreachable")
+
+    monkeypatch.setattr(rt.mailer, "send_raw", ses_down)
+    response = _request_link(browser)
+    assert response.status_code == 200  # same answer for the member
+    assert sent_emails() == []
+    monkeypatch.setattr(rt.mailer, "send_raw", real_send)
+    assert mail.retry_pending_emails(rt) == 0  # not due yet: backoff
+    rt.clock.advance(minutes=2)
+    assert mail.retry_pending_emails(rt) == 1
+    assert mail.retry_pending_emails(rt) == 0
+    assert len(sent_emails()) == 1

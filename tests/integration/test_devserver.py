@@ -1,0 +1,86 @@
+"""The `make run` entry point: moto in-process, demo data, pages over real HTTP."""
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def devserver():
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "APP_", "TABLE_", "BASE_URL", "DOCUMENTS_", "SENDER_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chalicelib.local.devserver", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("Ctrl+C"):
+            break
+    output = "".join(lines)
+    if "Ctrl+C" not in output:
+        proc.kill()
+        pytest.fail("the local server did not start:\n" + output)
+    yield f"http://127.0.0.1:{port}", output
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_prints_url_logins_and_mailbox(devserver):
+    url, output = devserver
+    assert url in output
+    assert f"{url}/_dev/courriels" in output
+    assert "equipe@cite-verte.example" in output
+    assert output.count("@") >= 8
+
+
+def test_serves_the_login_page_over_http(devserver):
+    url, _ = devserver
+    with urllib.request.urlopen(f"{url}/connexion", timeout=20) as response:
+        assert response.status == 200
+        html = response.read().decode()
+    assert "Espace personnel" in html
+    assert 'name="csrf_token"' in html
+
+
+def test_demo_contact_logs_in_and_sees_history_over_http(devserver):
+    url, output = devserver
+    password = re.search(r"mot de passe pour tous : (\S+)\)", output).group(1)
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    html = opener.open(f"{url}/connexion", timeout=20).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    body = urllib.parse.urlencode({"csrf_token": token, "email": "m.lefevre@montclair.example",
+                                   "password": password, "suite": "/mon-compte/adhesions"}).encode()
+    page = opener.open(urllib.request.Request(f"{url}/connexion", data=body), timeout=20)
+    html = page.read().decode()
+    assert page.url.endswith("/mon-compte/adhesions")
+    assert "Historique des adhésions" in html and "Ville de Montclair" in html
+
+
+def test_moto_listens_on_loopback_only(devserver):
+    _, output = devserver
+    assert re.search(r"AWS simulé \(moto\) : http://127\.0\.0\.1:\d+", output)
