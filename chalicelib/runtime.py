@@ -8,15 +8,14 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import cached_property
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from .config import Config, get_config
 from .domain.association import AssociationSettings
-
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import boto3
 
 from ..config import Config
-from .dynamo.tables import ALL_TABLES
+from .dynamo.schema import ALL_TABLES
 
 
 def create_resources(config: Config) -> None:

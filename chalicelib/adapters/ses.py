@@ -1,9 +1,9 @@
 """Sending email through SES v2 as raw MIME (keeps the text part, the HTML part and attachments)."""
 from __future__ import annotations
 
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime
 from functools import cached_property
 
 

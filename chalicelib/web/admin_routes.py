@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from .routes import route
 from .http import context_for, render
+from .routes import route
 
 bp = Blueprint(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from ..domain.errors import NotFound
-from .routes import route
 from .http import context_for, render
+from .routes import route
 
 bp = Blueprint(__name__)
 

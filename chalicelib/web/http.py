@@ -198,7 +198,7 @@ def current_path(request) -> str:
     """The concrete path asked for, rebuilt from the route and its parameters."""
     path = request.path
     for name, value in (request.uri_params or {}).items():
-        path = path.replace("{%s}" % name, quote(value, safe=""))
+        path = path.replace("{" + name + "}", quote(value, safe=""))
     return path
 
 

@@ -6,10 +6,10 @@ or ``AlreadyExists``); nothing above this module sees pynamodb.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
-from typing import Callable
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 

@@ -10,10 +10,11 @@ from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
+    VersionAttribute,
 )
-from pynamodb.attributes import TTLAttribute, VersionAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -173,15 +174,3 @@ class OutboxTable(Model):
     last_error = UnicodeAttribute(null=True)
     by_pending = OutboxPending()
 
-
-ALL_TABLES: tuple[type[Model], ...] = (
-    OrganisationTable,
-    ContactTable,
-    MembershipTable,
-    TariffTierTable,
-    SettingsTable,
-    SessionTable,
-    LoginThrottleTable,
-    ResetTokenTable,
-    OutboxTable,
-)
