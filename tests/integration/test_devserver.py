@@ -2,51 +2,19 @@
 from __future__ import annotations
 
 import http.cookiejar
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from tests.devserver import start_devserver
 
 @pytest.fixture(scope="module")
 def devserver():
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "APP_", "TABLE_", "BASE_URL", "DOCUMENTS_", "SENDER_"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.local.devserver", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    lines = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("Ctrl+C"):
-            break
-    output = "".join(lines)
-    if "Ctrl+C" not in output:
-        proc.kill()
-        pytest.fail("the local server did not start:\n" + output)
-    yield f"http://127.0.0.1:{port}", output
-    proc.terminate()
-    proc.wait(timeout=20)
+    server = start_devserver()
+    yield server.url, server.output
+    server.stop()
 
 
 def test_prints_url_logins_and_mailbox(devserver):

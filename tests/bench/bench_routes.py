@@ -1,0 +1,78 @@
+"""Server time and DynamoDB requests per request for the member routes (in-process, moto)."""
+from __future__ import annotations
+
+import time
+
+from tests.bench.common import DynamoCounter, Figure, median, percentile
+
+ROUNDS = 40
+
+
+def _measure(name, fn, counter, rounds, *, ddb_target=None, forbid_scan=True):
+    times, requests, scans = [], [], 0
+    for _ in range(rounds):
+        counter.reset()
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+        requests.append(counter.total)
+        scans += counter.calls.get("Scan", 0)
+    figures = [
+        Figure(f"{name} p50", round(median(times), 2), "ms"),
+        Figure(f"{name} p95", round(percentile(times, 95), 2), "ms"),
+        Figure(f"{name} DynamoDB requests", max(requests), "requests/request", ddb_target),
+    ]
+    if forbid_scan:
+        figures.append(Figure(f"{name} Scan calls", scans, "scans", 0))
+    return figures
+
+
+def run(quick: bool = False) -> list[Figure]:
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.local.demo import DEMO_PASSWORD, load_demo_data
+    from chalicelib.runtime import get_runtime
+    from tests.functional.conftest import Browser
+
+    rt = get_runtime()
+    load_demo_data(rt)
+    rounds = 8 if quick else ROUNDS
+    counter = DynamoCounter()
+    figures: list[Figure] = []
+    with Client(app, stage_name="local") as client, counter.installed():
+        browser = Browser(client)
+        browser.get("/connexion")
+
+        def login():
+            browser.cookies.pop("session", None)
+            browser.get("/connexion")
+            response = browser.post("/connexion", {"email": "m.lefevre@montclair.example", "password": DEMO_PASSWORD})
+            assert response.status_code == 303, response.status_code
+
+        figures += _measure("login (POST /connexion)", login, counter, max(rounds // 4, 4))
+        browser.login("m.lefevre@montclair.example")
+
+        def memberships():
+            assert browser.get("/mon-compte/adhesions").status_code == 200
+
+        figures += _measure("« Mes adhésions »", memberships, counter, rounds, ddb_target=4)
+
+        def account():
+            assert browser.get("/mon-compte").status_code == 200
+
+        figures += _measure("« Mon compte »", account, counter, rounds)
+    return figures
+
+
+def argon2_figures(quick: bool = False) -> list[Figure]:
+    from chalicelib.adapters.passwords import Argon2Hasher
+
+    hasher = Argon2Hasher()
+    stored = hasher.hash("Tilleul-Platane-Erable-2026")
+    times = []
+    for _ in range(5 if quick else 20):
+        start = time.perf_counter()
+        hasher.verify(stored, "Tilleul-Platane-Erable-2026")
+        times.append((time.perf_counter() - start) * 1000)
+    return [Figure("argon2id verify (t=3, m=64 MiB, p=4)", round(median(times), 1), "ms", note="OWASP minimum m=19 MiB, t=2")]
