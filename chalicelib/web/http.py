@@ -119,7 +119,7 @@ class RequestContext:
     def check_csrf(self, form: dict[str, str]) -> None:
         sent = form.get("csrf_token", "")
         binding_cookie = self.session_token if self.session else self.cookies.get(self.cookie_name("csrf"))
-        if not sent or not binding_cookie or not hmac.compare_digest(sent, self.csrf_token()):
+        if not sent or not binding_cookie or not hmac.compare_digest(sent.encode(), self.csrf_token().encode()):
             raise CsrfFailed()
 
     # --- forms -------------------------------------------------------------------
