@@ -91,6 +91,11 @@ class Runtime:
         from .adapters.dynamo.outbox import DynamoOutbox
         return DynamoOutbox()
 
+    @cached_property
+    def audit(self):
+        from .adapters.dynamo.audit import DynamoAudit
+        return DynamoAudit()
+
     # --- other adapters -----------------------------------------------------------
     @cached_property
     def mailer(self):

@@ -17,6 +17,7 @@ from ..domain.security import (
     normalise_email,
 )
 from ..runtime import Runtime
+from .audit import record
 from .mail import send_email
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def _limits(rt: Runtime) -> tuple[timedelta, timedelta]:
     return timedelta(seconds=c.session_idle_seconds), timedelta(seconds=c.session_absolute_seconds)
 
 
-def login(rt: Runtime, email: str, password: str) -> LoginResult:
+def login(rt: Runtime, email: str, password: str, source_ip: str = "") -> LoginResult:
     """Check the credentials and open a new session; every failure looks the same."""
     email = normalise_email(email)
     now = rt.clock()
@@ -55,12 +56,16 @@ def login(rt: Runtime, email: str, password: str) -> LoginResult:
     else:
         ok = rt.hasher.verify(contact.password_hash, password)
     if throttle.is_locked(now) or not ok:
+        reason = "locked" if throttle.is_locked(now) else ("bad_password" if contact else "unknown_email")
+        record(rt, "login.failure", actor=email[:254], target=email[:254], ip=source_ip, reason=reason)
         if not throttle.is_locked(now):
             before, after = rt.login_throttle.update(
                 email, lambda t: t.after_failure(now), now + LOCKOUT_WINDOW * 2
             )
             if after.just_locked(before, now):
                 log.warning("login locked for 15 minutes after repeated failures")
+                record(rt, "login.locked", actor=email[:254], target=email[:254], ip=source_ip,
+                       locked_until=after.locked_until.isoformat())
         raise LoginFailed()
     if throttle.failures:
         rt.login_throttle.clear(email)
@@ -70,6 +75,7 @@ def login(rt: Runtime, email: str, password: str) -> LoginResult:
     session = Session(hash_token(token), contact.contact_id, contact.org_id, contact.role.value, now, now)
     idle, absolute = _limits(rt)
     rt.sessions.add(session, session.expires_at(idle, absolute))
+    record(rt, "login.success", actor=contact.contact_id, target=contact.email, org_id=contact.org_id, ip=source_ip)
     return LoginResult(token, contact)
 
 
@@ -94,17 +100,23 @@ def resolve_session(rt: Runtime, token: str | None) -> Session | None:
     return session
 
 
-def logout(rt: Runtime, token: str | None) -> None:
+def logout(rt: Runtime, token: str | None, session: Session | None = None) -> None:
+    """Revoke the session on the server (``session`` given when it is known, for the audit)."""
     if token:
         rt.sessions.delete(hash_token(token))
+    if session is not None:
+        record(rt, "logout", actor=session.contact_id, org_id=session.org_id)
 
 
 def request_password_reset(rt: Runtime, email: str) -> None:
     """Mail a single-use link to an active account; answer the same for any address."""
     contact = rt.contacts.find_by_email(normalise_email(email))
     if contact is None or not contact.active:
+        record(rt, "password.reset_requested", actor=normalise_email(email)[:254], account_found=False)
         return
     issue_password_link(rt, contact, purpose="reset")
+    record(rt, "password.reset_requested", actor=contact.contact_id, target=contact.email,
+           org_id=contact.org_id, account_found=True)
 
 
 def issue_password_link(rt: Runtime, contact: Contact, *, purpose: str) -> None:
@@ -147,6 +159,8 @@ def reset_password(rt: Runtime, token: str, password: str, confirmation: str) ->
     rt.login_throttle.clear(normalise_email(contact.email))
     send_email(rt, kind="password_changed", template="password_changed",
                recipients=[contact.email], contact=contact, changed_at=now)
+    record(rt, "password.reset_done", actor=contact.contact_id, target=contact.email, org_id=contact.org_id,
+           sessions_revoked=True)
     return contact
 
 

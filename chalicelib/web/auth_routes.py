@@ -39,7 +39,7 @@ def login_submit():
     suite = safe_next(form["suite"])
     try:
         auth.validate_login_form(form["email"], form["password"])
-        result = auth.login(ctx.rt, form["email"], form["password"])
+        result = auth.login(ctx.rt, form["email"], form["password"], ctx.source_ip)
     except ValidationError as error:
         return render(ctx, "auth/login.html", status=400, email=form["email"], suite=suite, errors=error.errors)
     except auth.LoginFailed as error:
@@ -55,7 +55,7 @@ def logout():
     """Revoke the session on the server and clear the cookie."""
     ctx = context_for(bp.current_request)
     ctx.form({})
-    auth.logout(ctx.rt, ctx.session_token)
+    auth.logout(ctx.rt, ctx.session_token, ctx.session)
     ctx.end_session()
     return redirect("/connexion?deconnecte=1")
 

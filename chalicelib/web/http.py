@@ -66,6 +66,11 @@ class RequestContext:
     def clear_cookie(self, base: str) -> None:
         self.set_cookie(base, "", max_age=0)
 
+    @property
+    def source_ip(self) -> str:
+        identity = (self.request.context or {}).get("identity") or {}
+        return str(identity.get("sourceIp", ""))[:64]
+
     # --- session -----------------------------------------------------------------
     @property
     def session_token(self) -> str | None:

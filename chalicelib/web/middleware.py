@@ -63,6 +63,18 @@ def _secure_headers(ctx, response: Response) -> None:
         headers["Set-Cookie"] = cookies if len(cookies) > 1 else cookies[0]
 
 
+def _audit_denial(ctx, event, error) -> None:
+    from ..services.audit import record
+
+    try:
+        session = ctx.session
+    except Exception:
+        session = None
+    record(ctx.rt, "access.denied", actor=session.contact_id if session else "anonyme",
+           org_id=session.org_id if session else None, target=f"{event.method} {current_path(event)}",
+           ip=ctx.source_ip, reason=type(error).__name__)
+
+
 def http_middleware(event, get_response):
     """Map domain errors to pages, never leak a stack trace, and add security headers."""
     ctx = context_for(event)
@@ -77,6 +89,8 @@ def http_middleware(event, get_response):
     except ValidationError as error:
         response = error_page(ctx, error.status, error.message, error.errors)
     except DomainError as error:
+        if error.status == 403:
+            _audit_denial(ctx, event, error)
         response = error_page(ctx, error.status, error.message)
     except Exception:
         log.exception("unhandled error on %s %s", event.method, event.path)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
-from . import tables
+from . import audit, tables
 
-TABLE_MODULES = [tables]
+TABLE_MODULES = [tables, audit]
 
 
 def _collect() -> tuple[type[Model], ...]:
