@@ -5,8 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
+STAGE ?= dev
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean package
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,10 @@ test: $(VENV)/.installed
 ## make bench: speed and size figures beside their targets (BENCH_JSON=FILE also writes JSON)
 bench: $(VENV)/.installed
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
+
+## make package STAGE=prod: out/$(STAGE)/sam.json (merged CloudFormation template) and deployment.zip
+package: $(VENV)/.installed
+	$(PY) -m infra.package --stage $(STAGE) --out out/$(STAGE)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

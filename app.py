@@ -1,8 +1,20 @@
 """Adhésions en ligne: wires the blueprints, middleware and scheduled functions."""
-from chalice import Chalice, Rate
+from chalice import Chalice, Cron, Rate
 
 from chalicelib import jobs
-from chalicelib.web import admin_routes, auth_routes, dev_routes, member_routes, public_routes
+from chalicelib.config import CAMPAIGN_WORKERS, campaign_queue_name
+from chalicelib.web import (
+    admin_data_routes,
+    admin_routes,
+    admin_settings_routes,
+    auth_routes,
+    campaign_routes,
+    dev_routes,
+    document_routes,
+    member_routes,
+    public_routes,
+    renewal_routes,
+)
 from chalicelib.web.middleware import http_middleware
 from chalicelib.web.routes import BINARY_TYPES
 
@@ -13,7 +25,12 @@ app.register_middleware(http_middleware, "http")
 app.register_blueprint(auth_routes.bp)
 app.register_blueprint(member_routes.bp)
 app.register_blueprint(admin_routes.bp)
+app.register_blueprint(admin_settings_routes.bp)
+app.register_blueprint(admin_data_routes.bp)
 app.register_blueprint(dev_routes.bp)
+app.register_blueprint(campaign_routes.bp)
+app.register_blueprint(renewal_routes.bp)
+app.register_blueprint(document_routes.bp)
 app.register_blueprint(public_routes.bp)
 
 
@@ -21,3 +38,15 @@ app.register_blueprint(public_routes.bp)
 def retry_pending_emails(event):
     """Send the outbox emails whose earlier attempt failed."""
     return jobs.retry_pending_emails()
+
+
+@app.schedule(Cron(0, 5, "*", "*", "?", "*"))
+def run_campaign_schedule(event):
+    """Daily (05:00 UTC): open the renewal campaign on its date and queue the reminders due."""
+    return jobs.run_campaign_schedule()
+
+
+@app.on_sqs_message(queue=campaign_queue_name(), batch_size=1, maximum_concurrency=CAMPAIGN_WORKERS)
+def process_campaign_chunk(event):
+    """Send one queued chunk of campaign emails; a failure leaves the message for a later delivery."""
+    return [jobs.process_campaign_chunk(record.body) for record in event]

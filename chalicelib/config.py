@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 LOCAL_STAGE = "local"
+# Campaign chunks consumed at once (the SQS event source's maximum concurrency): each
+# worker sends at ses_max_per_second / CAMPAIGN_WORKERS so that together they keep the rate.
+CAMPAIGN_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class Config:
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 12 * 3600
     reset_token_seconds: int = 30 * 60
+    campaign_queue: str = ""
+    # A campaign chunk stops and re-queues its remainder after this long (Lambda allows 900 s).
+    campaign_work_seconds: int = 600
 
     @property
     def is_local(self) -> bool:
@@ -54,6 +60,12 @@ def _csrf_secret(stage: str) -> bytes:
     raise RuntimeError("CSRF_SECRET must be set outside the local stage")
 
 
+def campaign_queue_name() -> str:
+    """The campaign queue's name; needs no secret, since packaging reads it from ``app.py``."""
+    stage = os.environ.get("APP_STAGE", LOCAL_STAGE)
+    return os.environ.get("CAMPAIGN_QUEUE", f"adhesions-{stage}-campaign")
+
+
 @lru_cache(maxsize=1)
 def get_config() -> Config:
     """Read the deployment settings once per process."""
@@ -67,4 +79,6 @@ def get_config() -> Config:
         base_url=os.environ.get("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         csrf_secret=_csrf_secret(stage),
         templates_dir=os.environ.get("TEMPLATES_DIR") or None,
+        campaign_queue=campaign_queue_name(),
+        campaign_work_seconds=int(os.environ.get("CAMPAIGN_WORK_SECONDS", "600")),
     )

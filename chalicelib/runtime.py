@@ -38,6 +38,7 @@ class Runtime:
     clock: Callable[[], datetime] = utc_now
     token_factory: Callable[[], str] = new_token
     id_factory: Callable[[], str] = new_id
+    sleep: Callable[[float], None] = time.sleep  # the campaign's SES throttle waits with it
     settings_ttl_seconds: float = 30.0
     _settings_cache: tuple[float, AssociationSettings] | None = field(default=None, repr=False)
 
@@ -96,7 +97,42 @@ class Runtime:
         from .adapters.dynamo.audit import DynamoAudit
         return DynamoAudit()
 
+    @cached_property
+    def tariff_versions(self):
+        from .adapters.dynamo.tariff_versions import DynamoTariffVersions
+        return DynamoTariffVersions()
+
+    @cached_property
+    def imports(self):
+        from .adapters.dynamo.imports import DynamoImports
+        return DynamoImports()
+
+    @cached_property
+    def renewals(self):
+        from .adapters.dynamo.renewals import DynamoRenewals
+        return DynamoRenewals()
+
+    @cached_property
+    def campaign_ledger(self):
+        from .adapters.dynamo.campaign import DynamoCampaignLedger
+        return DynamoCampaignLedger()
+
+    @cached_property
+    def campaign_directory(self):
+        from .adapters.dynamo.campaign import DynamoCampaignDirectory
+        return DynamoCampaignDirectory()
+
     # --- other adapters -----------------------------------------------------------
+    @cached_property
+    def storage(self):
+        from .adapters.storage import S3Storage
+        return S3Storage(self.config.documents_bucket, self.config.region)
+
+    @cached_property
+    def campaign_queue(self):
+        from .adapters.queue import SqsQueue
+        return SqsQueue(self.config.campaign_queue, self.config.region)
+
     @cached_property
     def mailer(self):
         from .adapters.ses import SesMailer
@@ -111,6 +147,16 @@ class Runtime:
     def templates(self):
         from .adapters.templates import TemplateRenderer, find_templates_dir
         return TemplateRenderer(find_templates_dir(self.config.templates_dir))
+
+    @cached_property
+    def documents(self):
+        from .adapters.dynamo.documents import DynamoDocuments
+        return DynamoDocuments(self.config.region)
+
+    @cached_property
+    def pdf(self):
+        from .adapters.pdf import PdfRenderer  # WeasyPrint itself is imported on first render
+        return PdfRenderer(self.templates)
 
     def association(self) -> AssociationSettings:
         """The association's settings, cached briefly: every page shows its contact."""

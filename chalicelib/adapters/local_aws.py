@@ -9,10 +9,11 @@ import boto3
 
 from ..config import Config
 from .dynamo.schema import ALL_TABLES
+from .queue import create_queue
 
 
 def create_resources(config: Config) -> None:
-    """Tables (with TTL), the documents bucket and a verified SES sender."""
+    """Tables (with TTL), the documents bucket, a verified SES sender and the campaign queue."""
     dynamodb = boto3.client("dynamodb", region_name=config.region)
     for table in ALL_TABLES:
         if not table.exists():
@@ -33,6 +34,7 @@ def create_resources(config: Config) -> None:
         )
     ses = boto3.client("sesv2", region_name=config.region)
     ses.create_email_identity(EmailIdentity=config.sender_email)
+    create_queue(config.campaign_queue, config.region)
 
 
 def delete_tables() -> None:

@@ -22,6 +22,38 @@ ACTIONS = {
     "password.reset_requested": "Lien de nouveau mot de passe envoyé",
     "password.reset_done": "Mot de passe modifié par lien",
     "access.denied": "Accès refusé",
+    # renewal requests
+    "renewal.submitted": "Demande de renouvellement enregistrée",
+    "renewal.purchase_order": "Bon de commande enregistré",
+    "renewal.tier_decided": "Changement de tranche décidé",
+    "renewal.invoiced": "Demande facturée",
+    "renewal.cancelled": "Demande de renouvellement annulée",
+    "organisation.billing_updated": "Coordonnées de facturation corrigées par la structure",
+    # staff administration
+    "organisation.created": "Structure créée",
+    "organisation.updated": "Structure modifiée",
+    "organisation.disabled": "Structure désactivée",
+    "organisation.enabled": "Structure réactivée",
+    "contact.added": "Contact ajouté",
+    "contact.updated": "Contact modifié",
+    "contact.disabled": "Contact retiré (désactivé)",
+    "contact.enabled": "Contact réactivé",
+    "contact.invited": "Invitation envoyée (lien de création du mot de passe)",
+    "contact.role_changed": "Rôle d'un compte modifié",
+    "contact.notices_changed": "Réception des avis modifiée",
+    "tariff.tier_added": "Tranche tarifaire ajoutée",
+    "tariff.tier_updated": "Tranche tarifaire modifiée",
+    "tariff.tier_removed": "Tranche tarifaire supprimée",
+    "tariff.grid_copied": "Grille tarifaire recopiée sur une nouvelle année",
+    "tariff.version_started": "Nouvelle version de grille commencée",
+    "tariff.version_published": "Nouvelle version de grille publiée",
+    "tariff.version_discarded": "Nouvelle version de grille abandonnée",
+    "settings.updated": "Paramètres de l'association modifiés",
+    "export.downloaded": "Export CSV téléchargé",
+    "import.checked": "Import CSV vérifié (simulation)",
+    "import.confirmed": "Import CSV appliqué",
+    # renewal campaign
+    "campaign.started": "Campagne de renouvellement lancée à la main",
 }
 
 

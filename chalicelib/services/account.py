@@ -7,6 +7,8 @@ from ..domain.errors import Forbidden, NotFound
 from ..domain.model import Contact, Membership, Organisation, last_validated
 from ..domain.security import Session
 from ..runtime import Runtime
+from .documents import list_documents
+from .renewal import RenewalStatus, renewal_status
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class MembershipsView:
     history: list[Membership]
     # year → documents (label, url) shown in « Historique des adhésions »
     documents: dict[int, list] = field(default_factory=dict)
+    # the season to renew, its request and any other open request (« Renouveler l'adhésion »)
+    renewal: RenewalStatus | None = None
 
 
 def _member_organisation(rt: Runtime, session: Session) -> Organisation:
@@ -52,4 +56,6 @@ def memberships_overview(rt: Runtime, session: Session) -> MembershipsView:
     history = rt.memberships.for_organisation(org.org_id)
     year = rt.today().year
     current = next((m for m in history if m.year == year), None)
-    return MembershipsView(org, year, current, last_validated(history), history)
+    return MembershipsView(org, year, current, last_validated(history), history,
+                           documents=list_documents(rt, org.org_id),
+                           renewal=renewal_status(rt, org, history))

@@ -129,7 +129,8 @@ def issue_password_link(rt: Runtime, contact: Contact, *, purpose: str) -> None:
     ))
     link = f"{rt.config.base_url}/mot-de-passe/nouveau?jeton={token}"
     send_email(
-        rt, kind=f"password_{purpose}", template="password_reset", recipients=[contact.email],
+        rt, kind=f"password_{purpose}", template="password_invite" if purpose == "invite" else "password_reset",
+        recipients=[contact.email],
         contact=contact, link=link, minutes=rt.config.reset_token_seconds // 60,
     )
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from ..adapters.dynamo.outbox import OutboxMessage
 from ..adapters.ses import compose_message
-from ..domain.errors import ConcurrentUpdate
+from ..domain.errors import AlreadyExists, ConcurrentUpdate
 from ..runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,11 +25,14 @@ def email_context(rt: Runtime) -> dict:
     return {"association": rt.association(), "base_url": rt.config.base_url}
 
 
-def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str], **context) -> str:
+def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str],
+               message_id: str | None = None, **context) -> str:
     """Queue an email in the outbox and try to send it now; return the outbox id.
 
     The message is stored before any attempt, so an SES failure never loses it:
-    ``retry_pending_emails`` sends it later.
+    ``retry_pending_emails`` sends it later. A caller that may repeat itself passes a
+    ``message_id`` of its own: a second call with it sends nothing new, it only delivers
+    the stored message if that one is still pending and due.
     """
     association = rt.association()
     subject, text, html = rt.templates.email(template, **email_context(rt), **context)
@@ -38,11 +41,14 @@ def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str], 
         sender=rt.config.sender_email, sender_name=association.name, recipients=recipients,
         subject=subject, text=text, html=html, sent_at=now, reply_to=association.contact_email,
     )
-    message_id = rt.id_factory()
-    rt.outbox.add(OutboxMessage(
-        message_id=message_id, kind=kind, recipients=tuple(recipients), subject=subject, raw=raw,
-        status="pending", attempts=0, created_at=now, next_attempt_at=now,
-    ))
+    message_id = message_id or rt.id_factory()
+    try:
+        rt.outbox.add(OutboxMessage(
+            message_id=message_id, kind=kind, recipients=tuple(recipients), subject=subject, raw=raw,
+            status="pending", attempts=0, created_at=now, next_attempt_at=now,
+        ))
+    except AlreadyExists:
+        pass  # stored by an earlier attempt: deliver that one, if still pending
     deliver(rt, message_id)
     return message_id
 

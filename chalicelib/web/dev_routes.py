@@ -1,11 +1,20 @@
-"""The development mailbox: every email sent through (moto's) SES, in the local stage only."""
+"""Local stage only: the development mailbox (every email sent through moto's SES) and the
+scheduled tasks run by hand, since the local server runs no schedule and SQS delivers nothing to it.
+"""
 from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, time
 
 from chalice import Blueprint
 
+from .. import jobs
+from ..domain.campaign import MessageKind
 from ..domain.errors import NotFound
+from ..runtime import PARIS, utc_now
+from ..services.campaign import ChunkFailed
 from .http import context_for, render
-from .routes import route
+from .routes import FORM, route
 
 bp = Blueprint(__name__)
 
@@ -33,3 +42,70 @@ def mailbox_message(message_id):
     if message is None:
         raise NotFound("Ce courriel n'existe pas.")
     return render(ctx, "dev/message.html", message=message)
+
+
+TASKS = {
+    "quotidienne": "Tâche quotidienne de la campagne",
+    "file": "File d'envoi de la campagne",
+    "quotidienne_et_file": "Tâche quotidienne puis file d'envoi",
+    "courriels": "Nouvel essai des courriels en échec",
+}
+
+
+def _local_only(ctx) -> None:
+    if not ctx.rt.config.is_local:
+        raise NotFound("Cette page n'existe pas.")
+
+
+def _runtime_on(rt, day: date | None):
+    """``rt``, or a copy whose clock starts on ``day`` at 06:00 (Paris) and runs from there."""
+    if day is None:
+        return rt
+    start, real_start = datetime.combine(day, time(6, 0), PARIS), utc_now()
+    return dataclasses.replace(rt, clock=lambda: (start + (utc_now() - real_start)).astimezone(real_start.tzinfo))
+
+
+@route(bp, "/_dev/taches")
+def tasks():
+    """Buttons that run the scheduled functions and drain the campaign queue here."""
+    ctx = context_for(bp.current_request)
+    _local_only(ctx)
+    return render(ctx, "dev/tasks.html", tasks=TASKS, results=None, errors={}, day="")
+
+
+@route(bp, "/_dev/taches", methods=["POST"], content_types=FORM)
+def run_task():
+    """Run one task now, optionally as if today were another day (campaign dates)."""
+    ctx = context_for(bp.current_request)
+    _local_only(ctx)
+    form = ctx.form({"task": 40, "jour": 10})
+    errors = {}
+    if form["task"] not in TASKS:
+        errors["task"] = "Choisissez une tâche."
+    try:
+        day = date.fromisoformat(form["jour"]) if form["jour"] else None
+    except ValueError:
+        day, errors["jour"] = None, "Indiquez une date au format AAAA-MM-JJ."
+    if day is not None and not 2000 <= day.year <= 2100:
+        errors["jour"] = "Indiquez une date entre 2000 et 2100."
+    if errors:
+        return render(ctx, "dev/tasks.html", status=400, tasks=TASKS, results=None, errors=errors, day=form["jour"])
+    rt = _runtime_on(ctx.rt, day)
+    results = []
+    if form["task"] in ("quotidienne", "quotidienne_et_file"):
+        run = jobs.run_campaign_schedule(rt)
+        kinds = ", ".join(MessageKind(k).label.lower() for k in run["kinds"])
+        results.append(f"Tâche quotidienne : campagne {run['season']}, {run['organisations']} structure(s) "
+                       f"mises en file en {run['chunks']} lot(s) ; messages possibles : {kinds}.")
+    if form["task"] in ("file", "quotidienne_et_file"):
+        try:
+            drained = jobs.drain_campaign_queue(rt)
+        except ChunkFailed as error:  # as in AWS, the chunk stays queued for a later try
+            results.append(f"File d'envoi : un lot a échoué et reste dans la file ({error}).")
+        else:
+            detail = ", ".join(f"{MessageKind(k).label.lower()} : {n}" for k, n in drained["sent"].items())
+            results.append(f"File d'envoi : {drained['chunks']} lot(s) traité(s), "
+                           f"{sum(drained['sent'].values())} courriel(s) envoyé(s){f' ({detail})' if detail else ''}.")
+    if form["task"] == "courriels":
+        results.append(f"Courriels en échec : {jobs.retry_pending_emails(rt)['sent']} envoyé(s).")
+    return render(ctx, "dev/tasks.html", tasks=TASKS, results=results, errors={}, day=form["jour"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
-from ...domain.errors import ConcurrentUpdate
+from ...domain.errors import AlreadyExists, ConcurrentUpdate
 from .tables import OutboxTable
 
 PENDING = "pending"
@@ -36,11 +36,17 @@ def _to_domain(i: OutboxTable) -> OutboxMessage:
 
 class DynamoOutbox:
     def add(self, msg: OutboxMessage) -> None:
-        OutboxTable(
-            msg.message_id, kind=msg.kind, recipients=list(msg.recipients), subject=msg.subject,
-            raw=msg.raw, status=PENDING, pending=PENDING, attempts=0, created_at=msg.created_at,
-            next_attempt_at=msg.next_attempt_at,
-        ).save(condition=OutboxTable.message_id.does_not_exist())
+        """Store a new message; ``AlreadyExists`` if its id is taken."""
+        try:
+            OutboxTable(
+                msg.message_id, kind=msg.kind, recipients=list(msg.recipients), subject=msg.subject,
+                raw=msg.raw, status=PENDING, pending=PENDING, attempts=0, created_at=msg.created_at,
+                next_attempt_at=msg.next_attempt_at,
+            ).save(condition=OutboxTable.message_id.does_not_exist())
+        except PutError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                raise AlreadyExists("message already in the outbox") from error
+            raise
 
     def get(self, message_id: str) -> OutboxMessage | None:
         try:

@@ -11,10 +11,12 @@ from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from ...domain.association import AssociationSettings
-from ...domain.errors import AlreadyExists, ConcurrentUpdate
+from ...domain.errors import AlreadyExists, ConcurrentUpdate, NotFound
 from ...domain.model import (
     Address,
     Category,
@@ -27,7 +29,8 @@ from ...domain.model import (
     TariffGrid,
     Tier,
 )
-from ...domain.security import LoginThrottle, ResetToken, Session
+from ...domain.security import LoginThrottle, ResetToken, Session, normalise_email
+from .contact_emails import ContactEmailTable
 from .tables import (
     ContactTable,
     LoginThrottleTable,
@@ -37,12 +40,23 @@ from .tables import (
     SessionTable,
     SettingsTable,
     TariffTierTable,
+    shared_connection,
 )
 
 
 def _condition_failed(error: Exception) -> bool:
     cause = getattr(error, "cause_response_code", None)
     return cause == "ConditionalCheckFailedException"
+
+
+def _cancellation_codes(error: TransactWriteError, size: int) -> list[str | None]:
+    """The reason code of each transaction item (pynamodb orders checks, deletes, puts, updates)."""
+    reasons = list(getattr(error, "cancellation_reasons", None) or [])
+    return ([getattr(r, "code", None) for r in reasons] + [None] * size)[:size]
+
+
+def _connection() -> Connection:
+    return shared_connection()
 
 
 class DynamoOrganisations:
@@ -62,6 +76,23 @@ class DynamoOrganisations:
         except PutError as error:
             if _condition_failed(error):
                 raise AlreadyExists("Cette structure existe déjà.") from error
+            raise
+
+    def update(self, org: Organisation) -> None:
+        """Save every field of an existing organisation; ``ConcurrentUpdate`` if it changed meanwhile."""
+        try:
+            item = OrganisationTable.get(org.org_id, consistent_read=True)
+        except DoesNotExist:
+            raise NotFound("Structure introuvable.") from None
+        fresh = self._to_item(org)
+        for name in OrganisationTable.get_attributes():
+            if name not in ("org_id", "version"):
+                setattr(item, name, getattr(fresh, name))
+        try:
+            item.save()  # conditioned on the version just read
+        except PutError as error:
+            if _condition_failed(error):
+                raise ConcurrentUpdate() from error
             raise
 
     @staticmethod
@@ -101,20 +132,60 @@ class DynamoContacts:
         contacts = [self._to_domain(i) for i in ContactTable.by_organisation.query(org_id)]
         return sorted(contacts, key=lambda c: c.name.lower())
 
+    def all(self) -> list[Contact]:
+        return [self._to_domain(i) for i in ContactTable.scan()]
+
     def add(self, contact: Contact) -> None:
-        if self.find_by_email(contact.email) is not None:
-            raise AlreadyExists("Un compte existe déjà avec cette adresse e-mail.")
+        """Store a new contact with its email guard, in one transaction: emails stay unique."""
         item = ContactTable(
             contact.contact_id, email=contact.email, name=contact.name, role=contact.role.value,
             org_id=contact.org_id, password_hash=contact.password_hash,
             receives_notices=contact.receives_notices, active=contact.active,
             password_changed_at=contact.password_changed_at,
         )
+        guard = ContactEmailTable(normalise_email(contact.email), contact_id=contact.contact_id)
         try:
-            item.save(condition=ContactTable.contact_id.does_not_exist())
-        except PutError as error:
-            if _condition_failed(error):
+            with TransactWrite(connection=_connection()) as transaction:
+                transaction.save(guard, condition=ContactEmailTable.email.does_not_exist())
+                transaction.save(item, condition=ContactTable.contact_id.does_not_exist())
+        except TransactWriteError as error:
+            guard_code, contact_code = _cancellation_codes(error, 2)
+            if guard_code == "ConditionalCheckFailed":
+                raise AlreadyExists("Un compte existe déjà avec cette adresse e-mail.") from error
+            if contact_code == "ConditionalCheckFailed":
                 raise AlreadyExists("Ce contact existe déjà.") from error
+            raise
+
+    def update(self, before: Contact, after: Contact) -> None:
+        """Save staff changes (name, email, role, organisation, notices, active), never the password.
+
+        A changed email moves its guard in the same transaction: ``AlreadyExists`` if the new
+        address is taken, ``ConcurrentUpdate`` if the contact's email changed meanwhile.
+        """
+        t = ContactTable
+        try:
+            item = t.get(before.contact_id, consistent_read=True)
+        except DoesNotExist:
+            raise NotFound("Contact introuvable.") from None
+        actions = [t.email.set(after.email), t.name.set(after.name), t.role.set(after.role.value),
+                   t.receives_notices.set(after.receives_notices), t.active.set(after.active)]
+        actions.append(t.org_id.set(after.org_id) if after.org_id is not None else t.org_id.remove())
+        old_key, new_key = normalise_email(before.email), normalise_email(after.email)
+        moves = old_key != new_key
+        try:
+            with TransactWrite(connection=_connection()) as transaction:
+                if moves:
+                    g = ContactEmailTable
+                    transaction.delete(g(old_key), condition=(g.contact_id == before.contact_id) | g.email.does_not_exist())
+                    transaction.save(g(new_key, contact_id=before.contact_id), condition=g.email.does_not_exist())
+                transaction.update(item, actions=actions, condition=t.contact_id.exists() & (t.email == before.email),
+                                   add_version_condition=False)
+        except TransactWriteError as error:
+            codes = _cancellation_codes(error, 3 if moves else 1)
+            if moves and codes[1] == "ConditionalCheckFailed":
+                raise AlreadyExists("Un compte existe déjà avec cette adresse e-mail.") from error
+            if "ConditionalCheckFailed" in codes:
+                raise ConcurrentUpdate() from error
             raise
 
     def set_password_hash(self, contact_id: str, password_hash: str, changed_at: datetime | None) -> None:
@@ -155,6 +226,15 @@ class DynamoMemberships:
         MembershipTable(m.org_id, m.year, tier_code=m.tier_code, tier_label=m.tier_label,
                         amount=str(m.amount), status=m.status.value).save()
 
+    def all(self) -> dict[str, list[Membership]]:
+        """Every membership, by organisation, newest first (one scan: exports and imports)."""
+        found: dict[str, list[Membership]] = {}
+        for i in MembershipTable.scan():
+            found.setdefault(i.org_id, []).append(
+                Membership(i.org_id, int(i.year), i.tier_code, i.tier_label, Decimal(i.amount),
+                           MembershipStatus(i.status)))
+        return {org_id: sorted(ms, key=lambda m: -m.year) for org_id, ms in found.items()}
+
 
 class DynamoTariffs:
     def grid(self, year: int) -> TariffGrid:
@@ -168,29 +248,48 @@ class DynamoTariffs:
         TariffTierTable(year, tier.code, category=tier.category.value, label=tier.label,
                         amount=str(tier.amount), rank=tier.rank).save()
 
+    def delete_tier(self, year: int, code: str) -> None:
+        TariffTierTable(year, code).delete()
+
+    def years(self) -> list[int]:
+        """The years that have a grid, oldest first."""
+        return sorted({int(i.year) for i in TariffTierTable.scan(attributes_to_get=["year"])})
+
 
 class DynamoSettings:
     ASSOCIATION = "association"
 
     def association(self) -> AssociationSettings | None:
+        return self.association_with_version()[0]
+
+    def association_with_version(self) -> tuple[AssociationSettings | None, int | None]:
+        """The settings and their version (for optimistic locking across an edit form)."""
         try:
-            item = SettingsTable.get(self.ASSOCIATION)
+            item = SettingsTable.get(self.ASSOCIATION, consistent_read=True)
         except DoesNotExist:
-            return None
+            return None, None
         data = json.loads(item.data)
         data["address"] = Address(**data["address"])
         data["payment_methods"] = tuple(data["payment_methods"])
-        return AssociationSettings(**data)
+        return AssociationSettings(**data), item.version
 
-    def save_association(self, settings: AssociationSettings) -> None:
+    def save_association(self, settings: AssociationSettings, expected_version: int | None = None) -> None:
+        """Save the settings; with ``expected_version``, only if nobody saved them since (else ConcurrentUpdate)."""
         item = self._current(self.ASSOCIATION)
+        if expected_version is not None and item.version != expected_version:
+            raise ConcurrentUpdate()
         item.data = json.dumps(asdict(settings), ensure_ascii=False)
-        item.save()
+        try:
+            item.save()
+        except PutError as error:
+            if _condition_failed(error):
+                raise ConcurrentUpdate() from error
+            raise
 
     @staticmethod
     def _current(key: str) -> SettingsTable:
         try:
-            return SettingsTable.get(key)
+            return SettingsTable.get(key, consistent_read=True)
         except DoesNotExist:
             return SettingsTable(key)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
-from . import audit, tables
+from . import audit, campaign, contact_emails, documents, imports, renewals, tables, tariff_versions
 
-TABLE_MODULES = [tables, audit]
+TABLE_MODULES = [tables, audit, documents, campaign, renewals, contact_emails, tariff_versions, imports]
 
 
 def _collect() -> tuple[type[Model], ...]:

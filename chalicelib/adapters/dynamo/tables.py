@@ -5,6 +5,8 @@ set the environment (and start moto) before importing it.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
@@ -15,6 +17,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -174,3 +177,9 @@ class OutboxTable(Model):
     last_error = UnicodeAttribute(null=True)
     by_pending = OutboxPending()
 
+
+
+@lru_cache(maxsize=1)
+def shared_connection() -> Connection:
+    """One connection for transactions: building a botocore client costs ~0.2 s, so never per call."""
+    return Connection(region=_config.region)

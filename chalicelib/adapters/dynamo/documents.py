@@ -1,0 +1,254 @@
+"""Issued documents (quotes, invoices, credit notes, certificates) and their numbering counters.
+
+A document record is written once and never updated: it holds the sha256 and S3 key of the
+PDF, which *is* the document, and a JSON snapshot of its content (for credit notes and the
+accounting export). Its number is taken in the same transaction that writes it:
+
+- the issuer first takes a short lease on the series' counter (so that concurrent issuers
+  wait instead of rendering PDFs that would lose the race), reading the last number n;
+- it renders the PDF for n + 1 and uploads it under a random key;
+- one transaction then sets the counter to n + 1 (condition: still n, lease still ours)
+  and puts the record (condition: no record with this id). Either both happen or neither.
+
+The counter's condition, not the lease, guarantees a series without gaps or duplicates: a
+lease that expired while its holder was stalled only costs that holder a retry.
+"""
+from __future__ import annotations
+
+import json
+import types
+from dataclasses import fields, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from functools import cached_property
+from typing import Union, get_args, get_origin, get_type_hints
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from ...domain.documents import (
+    Certificate,
+    CreditNote,
+    DocumentKind,
+    Invoice,
+    Quote,
+    SeriesBusy,
+    StoredDocument,
+)
+from ...domain.errors import AlreadyExists, ConcurrentUpdate
+from .tables import _config, _index_meta, _meta
+
+CONTENT_TYPES = {
+    DocumentKind.QUOTE: Quote,
+    DocumentKind.INVOICE: Invoice,
+    DocumentKind.CREDIT_NOTE: CreditNote,
+    DocumentKind.CERTIFICATE: Certificate,
+}
+
+
+class DocumentsByOrganisation(GlobalSecondaryIndex):
+    Meta = _index_meta("by_organisation", AllProjection())
+    org_id = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)  # ISO issue time + "#" + number
+
+
+class DocumentsByNumber(GlobalSecondaryIndex):
+    Meta = _index_meta("by_number", AllProjection())
+    number = UnicodeAttribute(hash_key=True)
+
+
+class DocumentTable(Model):
+    Meta = _meta("documents")
+    document_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    number = UnicodeAttribute()
+    org_id = UnicodeAttribute()
+    year = NumberAttribute()  # membership year
+    issued_at = UTCDateTimeAttribute()
+    sort_key = UnicodeAttribute()
+    total = UnicodeAttribute()  # Decimal as text
+    sha256 = UnicodeAttribute()  # of the PDF bytes stored at s3_key
+    s3_key = UnicodeAttribute()
+    fingerprint = UnicodeAttribute(default="")
+    related_number = UnicodeAttribute(default="")
+    request_id = UnicodeAttribute(default="")
+    data = UnicodeAttribute()  # JSON snapshot of the document's content
+    by_organisation = DocumentsByOrganisation()
+    by_number = DocumentsByNumber()
+
+
+class DocumentCounterTable(Model):
+    """One item per series (e.g. ``FAC-2026``): the last number given, and the issuing lease."""
+
+    Meta = _meta("document_counters")
+    series = UnicodeAttribute(hash_key=True)
+    last_number = NumberAttribute(null=True)
+    holder = UnicodeAttribute(null=True)
+    held_until = UTCDateTimeAttribute(null=True)
+
+
+def _condition_failed(error: Exception) -> bool:
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+# --- content snapshot: domain dataclasses <-> JSON -------------------------------------
+
+
+def _encode(value):
+    if is_dataclass(value):
+        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(kind_of_value, value):
+    origin = get_origin(kind_of_value)
+    if origin in (Union, types.UnionType):
+        if value is None:
+            return None
+        inner = next(a for a in get_args(kind_of_value) if a is not type(None))
+        return _decode(inner, value)
+    if origin is tuple:
+        inner = get_args(kind_of_value)[0]
+        return tuple(_decode(inner, v) for v in value)
+    if is_dataclass(kind_of_value):
+        hints = get_type_hints(kind_of_value)
+        return kind_of_value(**{f.name: _decode(hints[f.name], value[f.name])
+                                for f in fields(kind_of_value) if f.name in value})
+    if kind_of_value is Decimal:
+        return Decimal(value)
+    if kind_of_value is date:
+        return date.fromisoformat(value)
+    if isinstance(kind_of_value, type) and issubclass(kind_of_value, Enum):
+        return kind_of_value(value)
+    return value
+
+
+def content_to_json(content) -> str:
+    return json.dumps(_encode(content), ensure_ascii=False, sort_keys=True)
+
+
+def content_from_json(kind: DocumentKind, data: str):
+    return _decode(CONTENT_TYPES[kind], json.loads(data))
+
+
+# --- repository ------------------------------------------------------------------------
+
+
+def _to_domain(item: DocumentTable) -> StoredDocument:
+    kind = DocumentKind(item.kind)
+    return StoredDocument(
+        document_id=item.document_id, kind=kind, number=item.number, org_id=item.org_id,
+        year=int(item.year), issued_at=item.issued_at, total=Decimal(item.total), sha256=item.sha256,
+        s3_key=item.s3_key, content=content_from_json(kind, item.data), fingerprint=item.fingerprint,
+        related_number=item.related_number, request_id=item.request_id,
+    )
+
+
+def _to_item(record: StoredDocument) -> DocumentTable:
+    return DocumentTable(
+        record.document_id, kind=record.kind.value, number=record.number, org_id=record.org_id,
+        year=record.year, issued_at=record.issued_at,
+        sort_key=f"{record.issued_at.isoformat()}#{record.number}", total=str(record.total),
+        sha256=record.sha256, s3_key=record.s3_key, fingerprint=record.fingerprint,
+        related_number=record.related_number, request_id=record.request_id,
+        data=content_to_json(record.content),
+    )
+
+
+class DynamoDocuments:
+    def __init__(self, region: str | None = None):
+        self._region = region or _config.region
+
+    @cached_property
+    def _connection(self) -> Connection:
+        from .tables import shared_connection
+
+        return shared_connection()
+
+    # --- reading ---------------------------------------------------------------------
+    def get(self, document_id: str) -> StoredDocument | None:
+        try:
+            return _to_domain(DocumentTable.get(document_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def by_number(self, number: str) -> StoredDocument | None:
+        found = list(DocumentTable.by_number.query(number, limit=1))
+        return _to_domain(found[0]) if found else None
+
+    def for_organisation(self, org_id: str) -> list[StoredDocument]:
+        """Every document of the organisation, oldest first (one query)."""
+        return [_to_domain(i) for i in DocumentTable.by_organisation.query(org_id)]
+
+    def last_number(self, series: str) -> int:
+        try:
+            item = DocumentCounterTable.get(series, consistent_read=True)
+        except DoesNotExist:
+            return 0
+        return int(item.last_number or 0)
+
+    # --- issuing ---------------------------------------------------------------------
+    def lock_series(self, series: str, holder: str, now: datetime, until: datetime) -> int:
+        """Take the series' lease until ``until``; return its last number, or raise SeriesBusy."""
+        item = DocumentCounterTable(series)
+        try:
+            item.update(
+                actions=[DocumentCounterTable.holder.set(holder), DocumentCounterTable.held_until.set(until)],
+                condition=DocumentCounterTable.holder.does_not_exist() | (DocumentCounterTable.held_until < now),
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise SeriesBusy() from error
+            raise
+        return int(item.last_number or 0)
+
+    def unlock_series(self, series: str, holder: str) -> None:
+        """Give the lease back if it is still ours (after a failure: success releases it)."""
+        try:
+            DocumentCounterTable(series).update(
+                actions=[DocumentCounterTable.holder.remove(), DocumentCounterTable.held_until.remove()],
+                condition=DocumentCounterTable.holder == holder,
+            )
+        except UpdateError as error:
+            if not _condition_failed(error):
+                raise
+
+    def add_numbered(self, record: StoredDocument, series: str, previous: int, holder: str) -> None:
+        """Write the record and move the series from ``previous`` to ``previous + 1``, atomically.
+
+        Raises AlreadyExists when a record with this id exists (nothing written), and
+        ConcurrentUpdate when the counter moved or the lease was lost (nothing written).
+        """
+        counter = DocumentCounterTable
+        unchanged = (counter.last_number == previous) if previous else counter.last_number.does_not_exist()
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.save(_to_item(record), condition=DocumentTable.document_id.does_not_exist())
+                transaction.update(
+                    DocumentCounterTable(series),
+                    actions=[counter.last_number.set(previous + 1), counter.holder.remove(),
+                             counter.held_until.remove()],
+                    condition=unchanged & (counter.holder == holder),
+                )
+        except TransactWriteError as error:
+            reasons = list(getattr(error, "cancellation_reasons", None) or [])
+            codes = [getattr(r, "code", None) for r in reasons] + [None, None]
+            # pynamodb sends puts before updates: [record put, counter update]
+            if codes[0] == "ConditionalCheckFailed":
+                raise AlreadyExists("Ce document a déjà été émis.") from error
+            if codes[1] == "ConditionalCheckFailed":
+                raise ConcurrentUpdate() from error
+            raise

@@ -1,0 +1,326 @@
+"""PDF documents: Jinja2 HTML → WeasyPrint, and Factur-X (EN 16931) for invoices and credit notes.
+
+- Templates are ``templates/pdf/<kind>.html`` with ``templates/pdf/print.css``; every value is
+  HTML-escaped by Jinja's autoescape and long words wrap (see the stylesheet).
+- Nothing is fetched from the network: the URL fetcher only serves files under
+  ``templates/pdf`` and ``data:`` URLs; fonts are the system's (DejaVu).
+- Invoices and credit notes are PDF/A-3b with their CII XML embedded as ``factur-x.xml`` by
+  the factur-x library, which validates the XML against the EN 16931 XSD first.
+- WeasyPrint is imported on first render only: importing the app does not pay for it.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from datetime import date
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ..domain.documents import CreditNote, DocumentKind, Invoice, Party, period_label
+from ..domain.formatting import format_date
+from .templates import TemplateRenderer
+
+TEMPLATES = {
+    DocumentKind.QUOTE: "pdf/quote.html",
+    DocumentKind.INVOICE: "pdf/invoice.html",
+    DocumentKind.CREDIT_NOTE: "pdf/credit_note.html",
+    DocumentKind.CERTIFICATE: "pdf/certificate.html",
+}
+FACTURX_LEVEL = "en16931"
+# Characters XML 1.0 cannot carry (control characters, lone surrogates, non-characters).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+class PdfRenderer:
+    def __init__(self, templates: TemplateRenderer):
+        self.templates = templates
+        self.root = (templates.dir / "pdf").resolve()
+        # WeasyPrint and Pango are not documented as thread-safe: one render at a time.
+        self._lock = threading.Lock()
+
+    # --- public API ------------------------------------------------------------------
+    def render(self, document) -> bytes:
+        """The PDF of ``document``: Factur-X PDF/A-3 for invoices and credit notes."""
+        html = self.html(document)
+        if isinstance(document, (Invoice, CreditNote)):
+            pdf = self._weasyprint(html, pdf_variant="pdf/a-3b")
+            return self._factur_x(pdf, self.cii_xml(document), document)
+        return self._weasyprint(html)
+
+    def html(self, document) -> str:
+        """The HTML the PDF is made from (escaped by Jinja's autoescape)."""
+        return self.templates.page(
+            TEMPLATES[document.kind], doc=document, totals=document.totals,
+            period=period_label(document.year), siret=format_siret, siren=format_siren,
+        )
+
+    @property
+    def url_fetcher(self):
+        """The only way WeasyPrint gets resources: local files under ``templates/pdf``."""
+        return self._weasy[0]
+
+    # --- WeasyPrint ------------------------------------------------------------------
+    @cached_property
+    def _weasy(self):
+        """WeasyPrint's objects, built once: a local-only fetcher, fonts and the stylesheet."""
+        from weasyprint import CSS
+        from weasyprint.text.fonts import FontConfiguration
+        from weasyprint.urls import URLFetcher
+
+        root = self.root
+
+        class LocalOnlyFetcher(URLFetcher):
+            """Serves files under ``templates/pdf`` and ``data:`` URLs; refuses everything else."""
+
+            def fetch(self, url, headers=None):
+                if url.startswith("data:"):
+                    return super().fetch(url, headers)
+                if url.startswith("file:"):
+                    path = Path(unquote(urlsplit(url).path)).resolve()
+                    if path.is_relative_to(root) and path.is_file():
+                        return super().fetch(url, headers)
+                raise ValueError(f"resource refused (documents use local files only): {url[:100]}")
+
+        fetcher = LocalOnlyFetcher(allowed_protocols={"file", "data"}, allow_redirects=False)
+        fonts = FontConfiguration()
+        css = CSS(filename=str(self.root / "print.css"), url_fetcher=fetcher, font_config=fonts)
+        return fetcher, fonts, css
+
+    def _weasyprint(self, html: str, **options) -> bytes:
+        from weasyprint import HTML
+
+        with self._lock:
+            fetcher, fonts, css = self._weasy
+            document = HTML(string=html, base_url=self.root.as_uri() + "/", url_fetcher=fetcher)
+            return document.write_pdf(stylesheets=[css], font_config=fonts, **options)
+
+    # --- Factur-X --------------------------------------------------------------------
+    def _factur_x(self, pdf: bytes, xml: bytes, document) -> bytes:
+        from facturx import generate_from_binary
+
+        title = f"{document.kind.label} {document.number}"
+        metadata = {
+            "author": _xml_text(document.seller.name),
+            "keywords": f"Factur-X, {document.kind.label}",
+            "title": _xml_text(f"{document.seller.name} : {title}"),
+            "subject": _xml_text(f"{title} du {format_date(document.issued_on)} émise par {document.seller.name}"),
+        }
+        return generate_from_binary(pdf, xml, flavor="factur-x", level=FACTURX_LEVEL, check_xsd=True,
+                                    pdf_metadata=metadata, lang="fr-FR")
+
+    def cii_xml(self, document: Invoice | CreditNote) -> bytes:
+        """The Cross Industry Invoice XML (Factur-X EN 16931 profile) of an invoice or credit note."""
+        return CiiBuilder(document).build()
+
+
+# --- formatting helpers for the templates --------------------------------------------
+
+
+def format_siret(siret: str) -> str:
+    """``'44112233400027'`` → ``'441 122 334 00027'`` (other values as given)."""
+    digits = siret.replace(" ", "")
+    if len(digits) == 14 and digits.isdigit():
+        return f"{digits[:3]} {digits[3:6]} {digits[6:9]} {digits[9:]}"
+    return siret
+
+
+def format_siren(siret: str) -> str:
+    digits = siret.replace(" ", "")[:9]
+    if len(digits) == 9 and digits.isdigit():
+        return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+    return digits
+
+
+def _xml_text(value: str) -> str:
+    return _NOT_XML.sub("", value)
+
+
+# --- CII XML ---------------------------------------------------------------------------
+
+NS = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+}
+INVOICE_TYPE = "380"  # UNTDID 1001: commercial invoice
+CREDIT_NOTE_TYPE = "381"
+SEPA_CREDIT_TRANSFER = "58"  # UNTDID 4461
+IDENTIFIER_SCHEME = "0002"  # ISO 6523 ICD: SIRENE (SIRET/SIREN)
+
+
+class CiiBuilder:
+    """Builds the CII XML with lxml (values escaped by the serializer, never by hand)."""
+
+    def __init__(self, document: Invoice | CreditNote):
+        self.doc = document
+
+    def _el(self, parent, tag: str, text: str | None = None, **attributes):
+        from lxml import etree
+
+        prefix, name = tag.split(":")
+        element = etree.SubElement(parent, f"{{{NS[prefix]}}}{name}", **attributes)
+        if text is not None:
+            element.text = _xml_text(str(text))
+        return element
+
+    def _date(self, parent, tag: str, value: date, qualified: bool = False):
+        holder = self._el(parent, tag)
+        self._el(holder, "qdt:DateTimeString" if qualified else "udt:DateTimeString",
+                 value.strftime("%Y%m%d"), format="102")
+
+    @staticmethod
+    def _amount(value: Decimal) -> str:
+        return f"{value:.2f}"
+
+    def build(self) -> bytes:
+        from lxml import etree
+
+        doc = self.doc
+        root = etree.Element(f"{{{NS['rsm']}}}CrossIndustryInvoice", nsmap=NS)
+        context = self._el(root, "rsm:ExchangedDocumentContext")
+        self._el(self._el(context, "ram:BusinessProcessSpecifiedDocumentContextParameter"), "ram:ID", "A1")
+        self._el(self._el(context, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID",
+                 "urn:cen.eu:en16931:2017")
+
+        header = self._el(root, "rsm:ExchangedDocument")
+        self._el(header, "ram:ID", doc.number)
+        self._el(header, "ram:TypeCode", CREDIT_NOTE_TYPE if isinstance(doc, CreditNote) else INVOICE_TYPE)
+        self._date(header, "ram:IssueDateTime", doc.issued_on)
+        for subject, content in self._notes():
+            note = self._el(header, "ram:IncludedNote")
+            self._el(note, "ram:Content", content)
+            self._el(note, "ram:SubjectCode", subject)
+
+        transaction = self._el(root, "rsm:SupplyChainTradeTransaction")
+        for index, line in enumerate(doc.lines, start=1):
+            self._line(transaction, index, line)
+        self._agreement(transaction)
+        self._el(transaction, "ram:ApplicableHeaderTradeDelivery")  # required, empty for a service
+        self._settlement(transaction)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+    def _notes(self) -> list[tuple[str, str]]:
+        doc = self.doc
+        notes = []
+        if isinstance(doc, CreditNote):
+            notes.append(("AAI", f"Avoir sur la facture {doc.invoice_number} du "
+                                 f"{format_date(doc.invoice_issued_on)}. Motif : {doc.reason}"))
+        if isinstance(doc, Invoice):
+            notes.append(("PMD", doc.terms.late_penalty))
+            notes.append(("AAB", doc.terms.early_payment))
+            if doc.terms.recovery_indemnity is not None:
+                notes.append(("PMT", doc.terms.indemnity_wording))
+        return [(s, c) for s, c in notes if c.strip()]
+
+    def _tax(self, parent, basis: Decimal | None = None, amount: Decimal | None = None):
+        vat = self.doc.vat
+        tax = self._el(parent, "ram:ApplicableTradeTax")
+        if amount is not None:
+            self._el(tax, "ram:CalculatedAmount", self._amount(amount))
+        self._el(tax, "ram:TypeCode", "VAT")
+        if basis is not None and not vat.charged:
+            self._el(tax, "ram:ExemptionReason", vat.wording or "Non soumis à la TVA")
+        if basis is not None:
+            self._el(tax, "ram:BasisAmount", self._amount(basis))
+        self._el(tax, "ram:CategoryCode", vat.category_code)
+        if basis is not None and vat.exemption_reason_code:
+            self._el(tax, "ram:ExemptionReasonCode", vat.exemption_reason_code)
+        if vat.category_code != "O":  # category O carries no rate (BR-O-5)
+            self._el(tax, "ram:RateApplicablePercent", self._amount(vat.rate))
+
+    def _line(self, transaction, index: int, line) -> None:
+        item = self._el(transaction, "ram:IncludedSupplyChainTradeLineItem")
+        self._el(self._el(item, "ram:AssociatedDocumentLineDocument"), "ram:LineID", str(index))
+        self._el(self._el(item, "ram:SpecifiedTradeProduct"), "ram:Name", line.description)
+        agreement = self._el(item, "ram:SpecifiedLineTradeAgreement")
+        price = self._el(agreement, "ram:NetPriceProductTradePrice")
+        self._el(price, "ram:ChargeAmount", self._amount(line.unit_price))
+        self._el(self._el(item, "ram:SpecifiedLineTradeDelivery"), "ram:BilledQuantity",
+                 f"{line.quantity:f}", unitCode="C62")
+        settlement = self._el(item, "ram:SpecifiedLineTradeSettlement")
+        self._tax(settlement)
+        if line.period_start and line.period_end:
+            period = self._el(settlement, "ram:BillingSpecifiedPeriod")
+            self._date(period, "ram:StartDateTime", line.period_start)
+            self._date(period, "ram:EndDateTime", line.period_end)
+        summation = self._el(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation")
+        self._el(summation, "ram:LineTotalAmount", self._amount(line.net))
+
+    def _party(self, parent, tag: str, party: Party, seller: bool) -> None:
+        element = self._el(parent, tag)
+        self._el(element, "ram:Name", party.name)
+        if party.siret:
+            legal = self._el(element, "ram:SpecifiedLegalOrganization")
+            self._el(legal, "ram:ID", party.siret.replace(" ", ""), schemeID=IDENTIFIER_SCHEME)
+        if seller and (party.contact_person or party.phone or party.email):
+            contact = self._el(element, "ram:DefinedTradeContact")
+            if party.contact_person:
+                self._el(contact, "ram:PersonName", party.contact_person)
+            if party.phone:
+                self._el(self._el(contact, "ram:TelephoneUniversalCommunication"), "ram:CompleteNumber", party.phone)
+            if party.email:
+                self._el(self._el(contact, "ram:EmailURIUniversalCommunication"), "ram:URIID", party.email)
+        address = self._el(element, "ram:PostalTradeAddress")
+        if party.address.postcode:
+            self._el(address, "ram:PostcodeCode", party.address.postcode)
+        if party.address.line1:
+            self._el(address, "ram:LineOne", party.address.line1)
+        if party.address.line2:
+            self._el(address, "ram:LineTwo", party.address.line2)
+        if party.address.city:
+            self._el(address, "ram:CityName", party.address.city)
+        self._el(address, "ram:CountryID", party.address.country or "FR")
+        if party.email:
+            self._el(self._el(element, "ram:URIUniversalCommunication"), "ram:URIID", party.email, schemeID="EM")
+        if seller and party.vat_number and self.doc.vat.category_code != "O":
+            self._el(self._el(element, "ram:SpecifiedTaxRegistration"), "ram:ID", party.vat_number, schemeID="VA")
+
+    def _agreement(self, transaction) -> None:
+        doc = self.doc
+        agreement = self._el(transaction, "ram:ApplicableHeaderTradeAgreement")
+        if doc.service_code:
+            self._el(agreement, "ram:BuyerReference", doc.service_code)  # BT-10
+        self._party(agreement, "ram:SellerTradeParty", doc.seller, seller=True)
+        self._party(agreement, "ram:BuyerTradeParty", doc.buyer, seller=False)
+        if doc.po_number:
+            order = self._el(agreement, "ram:BuyerOrderReferencedDocument")
+            self._el(order, "ram:IssuerAssignedID", doc.po_number)  # BT-13
+
+    def _settlement(self, transaction) -> None:
+        doc = self.doc
+        totals = doc.totals
+        settlement = self._el(transaction, "ram:ApplicableHeaderTradeSettlement")
+        if isinstance(doc, Invoice):
+            self._el(settlement, "ram:PaymentReference", doc.number)
+        self._el(settlement, "ram:InvoiceCurrencyCode", "EUR")
+        if isinstance(doc, Invoice) and doc.terms.iban:
+            means = self._el(settlement, "ram:SpecifiedTradeSettlementPaymentMeans")
+            self._el(means, "ram:TypeCode", SEPA_CREDIT_TRANSFER)
+            account = self._el(means, "ram:PayeePartyCreditorFinancialAccount")
+            self._el(account, "ram:IBANID", doc.terms.iban.replace(" ", ""))
+            if doc.terms.bic:
+                institution = self._el(means, "ram:PayeeSpecifiedCreditorFinancialInstitution")
+                self._el(institution, "ram:BICID", doc.terms.bic.replace(" ", ""))
+        self._tax(settlement, basis=totals.net, amount=totals.vat)
+        first = doc.lines[0]
+        if first.period_start and first.period_end:
+            period = self._el(settlement, "ram:BillingSpecifiedPeriod")
+            self._date(period, "ram:StartDateTime", first.period_start)
+            self._date(period, "ram:EndDateTime", first.period_end)
+        if isinstance(doc, Invoice):
+            terms = self._el(settlement, "ram:SpecifiedTradePaymentTerms")
+            self._el(terms, "ram:Description", f"À régler au plus tard le {format_date(doc.terms.due_on)}.")
+            self._date(terms, "ram:DueDateDateTime", doc.terms.due_on)
+        summation = self._el(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+        self._el(summation, "ram:LineTotalAmount", self._amount(totals.net))
+        self._el(summation, "ram:TaxBasisTotalAmount", self._amount(totals.net))
+        self._el(summation, "ram:TaxTotalAmount", self._amount(totals.vat), currencyID="EUR")
+        self._el(summation, "ram:GrandTotalAmount", self._amount(totals.gross))
+        self._el(summation, "ram:DuePayableAmount", self._amount(totals.gross))
+        if isinstance(doc, CreditNote):
+            referenced = self._el(settlement, "ram:InvoiceReferencedDocument")  # BT-25, BT-26
+            self._el(referenced, "ram:IssuerAssignedID", doc.invoice_number)
+            self._date(referenced, "ram:FormattedIssueDateTime", doc.invoice_issued_on, qualified=True)

@@ -1,0 +1,326 @@
+"""Quotes, invoices, credit notes and membership certificates: issue, list, download.
+
+Use cases:
+
+- ``get_or_create_quote`` — « Éditer un devis »: the quote of the year to renew, from the last
+  validated membership and that year's tariff grid; asking again with nothing changed gives
+  the same quote back (same fingerprint, still valid), a change gives a new one;
+- ``issue_invoice`` — numbered in one continuous series, immutable once issued, then
+  « Votre facture est disponible » to the organisation's contacts. Idempotent per
+  ``request_id``: the same request never gets two invoices;
+- ``issue_credit_note`` — cancels a whole invoice, in its own series (one per invoice);
+- ``issue_certificate`` — the membership certificate, once the membership is paid;
+- ``list_documents`` — « Historique des adhésions »;
+- ``download`` — the organisation check, then a presigned link (≤ 5 minutes).
+
+Every issued document goes through ``_issue``: take the series' lease (last number n),
+render the PDF for n + 1, upload it under a random key, then one DynamoDB transaction moves
+the counter n → n + 1 and writes the record. A failure anywhere before the transaction
+commits deletes the upload and writes nothing: no gap, no orphan record. The stored PDF is
+never rendered again; its SHA-256 is recorded.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+from ..domain.documents import (
+    Certificate,
+    CreditNote,
+    DocumentKind,
+    DocumentLink,
+    Invoice,
+    Quote,
+    SeriesBusy,
+    StoredDocument,
+    build_certificate,
+    build_credit_note,
+    build_invoice,
+    build_quote,
+    check_invoice_input,
+    check_reason,
+    format_number,
+    history_documents,
+    series_for,
+)
+from ..domain.errors import AlreadyExists, ConcurrentUpdate, DomainError, NotFound, ValidationError
+from ..domain.formatting import to_money
+from ..domain.model import MembershipStatus, Organisation, Role, last_validated
+from ..domain.season import CampaignOpening, renewal_year
+from ..domain.security import Session
+from ..runtime import Runtime
+from .audit import record
+from .mail import send_email
+
+log = logging.getLogger(__name__)
+
+DOCUMENT_PATH = "/mon-compte/documents/"
+MEMBERSHIPS_PATH = "/mon-compte/adhesions"
+S3_PREFIX = "documents"
+LEASE = timedelta(seconds=30)  # longer than any render; a stalled issuer loses it after that
+WAIT_SECONDS = 60.0  # how long an issuer waits for the series before giving up
+LINK_SECONDS = 300
+
+
+class NoQuote(DomainError):
+    status = 409
+    message = "Nous ne pouvons pas établir de devis en ligne pour le moment : contactez-nous."
+
+
+class NotPaidYet(DomainError):
+    status = 409
+    message = "L'attestation d'adhésion est disponible une fois la cotisation réglée."
+
+
+# --- issuing (shared) ------------------------------------------------------------------
+
+
+def _derived_id(*parts: str) -> str:
+    """A document id derived from what makes it unique, so that a retry cannot issue it twice."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _record(document, pdf: bytes, key: str, issued_at, **extra) -> StoredDocument:
+    return StoredDocument(
+        document_id=document.document_id, kind=document.kind, number=document.number,
+        org_id=document.org_id, year=document.year, issued_at=issued_at, total=document.totals.gross,
+        sha256=hashlib.sha256(pdf).hexdigest(), s3_key=key, content=document, **extra,
+    )
+
+
+def _pause(attempt: int) -> None:
+    """Wait before asking for the series again: 20 ms doubling to 0.5 s, with jitter."""
+    time.sleep(min(0.02 * 2 ** min(attempt, 5), 0.5) * (0.5 + random.random()))
+
+
+def _issue(rt: Runtime, draft, document_id: str, **extra) -> StoredDocument:
+    """Number, render, store and record ``draft`` as one document; return its record.
+
+    Raises AlreadyExists (nothing written) when a document with ``document_id`` exists.
+    """
+    series = series_for(draft.kind, draft.issued_on)
+    holder = rt.id_factory()
+    deadline = time.monotonic() + WAIT_SECONDS
+    attempt = 0
+    while True:
+        attempt += 1
+        now = rt.clock()
+        try:
+            last = rt.documents.lock_series(series, holder, now, now + LEASE)
+        except SeriesBusy:
+            if time.monotonic() > deadline:
+                raise
+            _pause(attempt)
+            continue
+        key = ""
+        try:
+            document = replace(draft, document_id=document_id,
+                               number=format_number(draft.kind, draft.issued_on, last + 1))
+            pdf = rt.pdf.render(document)
+            key = rt.storage.new_key(f"{S3_PREFIX}/{draft.kind.value}", draft.org_id)
+            rt.storage.put(key, pdf)
+            stored = _record(document, pdf, key, now, **extra)
+            rt.documents.add_numbered(stored, series, last, holder)
+            return stored
+        except BaseException as error:
+            if key and not isinstance(error, DomainError) and _committed(rt, document_id, key):
+                return _existing(rt, document_id)  # the commit went through; only its answer was lost
+            _undo(rt, series, holder, key)
+            if isinstance(error, ConcurrentUpdate) and time.monotonic() < deadline:
+                continue  # the lease expired under us: start again with the new number
+            raise
+
+
+def _committed(rt: Runtime, document_id: str, key: str) -> bool:
+    """Whether the record pointing at ``key`` exists (a transaction may succeed and still raise)."""
+    try:
+        found = rt.documents.get(document_id)
+    except Exception:  # cannot tell: keep the upload rather than risk a record without its PDF
+        log.exception("could not check whether document %s was recorded", document_id)
+        return True
+    return found is not None and found.s3_key == key
+
+
+def _undo(rt: Runtime, series: str, holder: str, key: str) -> None:
+    """After a failure before commit: delete the upload and give the lease back (best effort)."""
+    if key:
+        try:
+            rt.storage.delete(key)
+        except Exception:  # an unreferenced object is harmless; the record was never written
+            log.exception("could not delete the unused document upload %s", key)
+    try:
+        rt.documents.unlock_series(series, holder)
+    except Exception:  # the lease runs out by itself
+        log.exception("could not release the lease on %s", series)
+
+
+def _existing(rt: Runtime, document_id: str) -> StoredDocument:
+    found = rt.documents.get(document_id)
+    if found is None:  # AlreadyExists said otherwise: consistent read should see it
+        raise ConcurrentUpdate()
+    return found
+
+
+def _organisation(rt: Runtime, org_id: str) -> Organisation:
+    org = rt.organisations.get(org_id)
+    if org is None:
+        raise NotFound("Structure introuvable.")
+    return org
+
+
+# --- quotes ----------------------------------------------------------------------------
+
+
+def quote_year(rt: Runtime, paid_years: set[int]) -> int:
+    """The year a quote is for: the year to renew, else (all paid until now) the next one."""
+    opening = CampaignOpening.parse(rt.association().campaign_opening)
+    today = rt.today()
+    year = renewal_year(today, opening, paid_years)
+    if year is None:
+        year = today.year + 1
+        if year in paid_years:
+            raise NoQuote(f"Votre adhésion {year} est déjà enregistrée : aucun devis à établir.")
+    return year
+
+
+def get_or_create_quote(rt: Runtime, org_id: str, year: int | None = None) -> Quote:
+    """The quote for ``year`` (default: the year to renew); the same one while nothing changed."""
+    org = _organisation(rt, org_id)
+    history = rt.memberships.for_organisation(org_id)
+    basis = last_validated(history)
+    if basis is None:
+        raise NoQuote("Aucune adhésion validée ne permet d'établir le devis en ligne : contactez-nous.")
+    if year is None:
+        year = quote_year(rt, {m.year for m in history if m.counts})
+    tier = rt.tariffs.grid(year).tier(basis.tier_code)
+    if tier is None:
+        raise NoQuote(f"Les tarifs {year} de votre tranche ne sont pas encore publiés : contactez-nous.")
+    settings = rt.association()
+    today = rt.today()
+    draft = build_quote(settings=settings, org=org, year=year, tier_code=tier.code, tier_label=tier.label,
+                        amount=tier.amount, today=today)
+    for existing in reversed(rt.documents.for_organisation(org_id)):
+        if existing.kind is DocumentKind.QUOTE and existing.fingerprint == draft.fingerprint \
+                and existing.content.valid_on(today):
+            return existing.content
+    document_id = _derived_id("quote", draft.fingerprint, today.isoformat())
+    try:
+        stored = _issue(rt, draft, document_id, fingerprint=draft.fingerprint)
+    except AlreadyExists:  # the same quote, issued meanwhile (double click)
+        stored = _existing(rt, document_id)
+    return stored.content
+
+
+# --- invoices and credit notes ---------------------------------------------------------
+
+
+def issue_invoice(rt: Runtime, *, org_id: str, year: int, tier_code: str, tier_label: str, amount: Decimal,
+                  po_number: str = "", service_code: str = "", request_id: str | None = None) -> Invoice:
+    """Issue the membership invoice and tell the organisation's contacts it is available.
+
+    ``service_code`` defaults to the organisation's. With ``request_id``, a second call for
+    the same request returns the invoice already issued (no second number, no second email).
+    """
+    errors = check_invoice_input(amount=amount, year=year, tier_label=tier_label, po_number=po_number,
+                                 service_code=service_code)
+    if errors:
+        raise ValidationError(errors)
+    org = _organisation(rt, org_id)
+    draft = build_invoice(
+        settings=rt.association(), org=org, year=year, tier_code=tier_code, tier_label=tier_label,
+        amount=to_money(amount), today=rt.today(), po_number=po_number,
+        service_code=service_code or org.service_code, request_id=request_id or "",
+    )
+    document_id = _derived_id("invoice", request_id) if request_id else rt.id_factory()
+    if request_id and (already := rt.documents.get(document_id)) is not None:
+        return already.content
+    try:
+        stored = _issue(rt, draft, document_id, request_id=request_id or "")
+    except AlreadyExists:
+        return _existing(rt, document_id).content
+    invoice: Invoice = stored.content
+    record(rt, "document.invoice_issued", actor="system", target=invoice.number, org_id=org_id,
+           after={"number": invoice.number, "year": year, "total": str(invoice.totals.gross),
+                  "sha256": stored.sha256, "request_id": request_id or ""})
+    _send_invoice_available(rt, org, invoice)
+    return invoice
+
+
+def _send_invoice_available(rt: Runtime, org: Organisation, invoice: Invoice) -> None:
+    """« Votre facture est disponible » to each active contact: a link to « Mes adhésions », never the PDF."""
+    contacts = [c for c in rt.contacts.for_organisation(org.org_id) if c.active and c.role is Role.CONTACT]
+    for contact in contacts:
+        try:
+            send_email(rt, kind="invoice_available", template="invoice_available", recipients=[contact.email],
+                       contact=contact, organisation=org, invoice=invoice, totals=invoice.totals,
+                       link=f"{rt.config.base_url}{MEMBERSHIPS_PATH}")
+        except Exception:  # the invoice is issued; a lost notice must not turn it into an error
+            log.exception("invoice %s: notice to a contact not queued", invoice.number)
+
+
+def issue_credit_note(rt: Runtime, invoice_number: str, reason: str) -> CreditNote:
+    """Cancel a whole invoice with a credit note quoting its number and date (one per invoice)."""
+    errors = check_reason(reason)
+    if errors:
+        raise ValidationError(errors)
+    found = rt.documents.by_number(invoice_number.strip()) if invoice_number.strip() else None
+    if found is None or found.kind is not DocumentKind.INVOICE:
+        raise NotFound("Facture introuvable.")
+    draft = build_credit_note(found.content, reason=reason, today=rt.today())
+    document_id = _derived_id("credit_note", found.number)
+    try:
+        stored = _issue(rt, draft, document_id, related_number=found.number)
+    except AlreadyExists:
+        return _existing(rt, document_id).content
+    record(rt, "document.credit_note_issued", actor="system", target=stored.number, org_id=found.org_id,
+           after={"number": stored.number, "invoice": found.number, "reason": reason, "sha256": stored.sha256})
+    return stored.content
+
+
+# --- certificates ----------------------------------------------------------------------
+
+
+def issue_certificate(rt: Runtime, org_id: str, year: int) -> Certificate:
+    """The membership certificate of ``year``, once it is paid (the same one when asked again)."""
+    org = _organisation(rt, org_id)
+    membership = next((m for m in rt.memberships.for_organisation(org_id) if m.year == year), None)
+    if membership is None or membership.status is not MembershipStatus.PAID:
+        raise NotPaidYet()
+    document_id = _derived_id("certificate", org_id, str(year))
+    existing = rt.documents.get(document_id)
+    if existing is not None:
+        return existing.content
+    draft = build_certificate(settings=rt.association(), org=org, year=year, tier_label=membership.tier_label,
+                              amount=membership.amount, today=rt.today())
+    try:
+        stored = _issue(rt, draft, document_id)
+    except AlreadyExists:
+        stored = _existing(rt, document_id)
+    return stored.content
+
+
+# --- listing and downloading -----------------------------------------------------------
+
+
+def list_documents(rt: Runtime, org_id: str) -> dict[int, list[DocumentLink]]:
+    """« Historique des adhésions »: each membership year's documents (label, url), in one query."""
+    return history_documents(rt.documents.for_organisation(org_id), lambda r: DOCUMENT_PATH + r.document_id)
+
+
+def download(rt: Runtime, session: Session, document_id: str) -> str:
+    """A presigned link to the PDF, valid at most 5 minutes, if the document is the session's.
+
+    Contacts only ever get their organisation's documents; staff get any. Another
+    organisation's document and an unknown id give the same NotFound.
+    """
+    found = rt.documents.get(document_id) if 0 < len(document_id) <= 64 and document_id.isalnum() else None
+    allowed = found is not None and (session.role == Role.STAFF.value or found.org_id == session.org_id)
+    if not allowed:
+        raise NotFound("Document introuvable.")
+    return rt.storage.download_url(found.s3_key, found.filename, seconds=LINK_SECONDS,
+                                   content_type="application/pdf")

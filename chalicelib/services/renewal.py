@@ -1,0 +1,437 @@
+"""Renewal requests: « Renouveler l'adhésion » → « Enregistrer ma demande », and what follows.
+
+Use cases (``org_id`` always comes from the caller's session or a staff page, never from
+a member's form):
+
+- ``renewal_status`` — what « Mes adhésions » shows: the season, its request, the next step;
+- ``start_renewal`` — the pre-filled form, or the season's existing request;
+- ``submit_renewal_request`` — save the request, then mail the submitter, the other
+  contacts and staff. A second submission for the season (another contact, a double click,
+  a second tab) returns the existing request instead of creating one;
+- ``record_purchase_order`` — a PO number and/or PDF, from a member or staff;
+- ``decide_tier`` — staff settle a requested tier change;
+- ``mark_invoiced`` — called by the documents service once it has issued the invoice;
+- ``cancel_request`` — staff cancel; the member may then submit again.
+
+Decisions:
+
+- Corrected billing details update the organisation itself (for every later quote and
+  invoice), in the same DynamoDB transaction that stores the request, and the request
+  keeps its own snapshot: the invoice of this request is made from what the member
+  confirmed when submitting, whatever happens to the organisation later.
+- The request is saved before any email: emails go through the outbox (``services.mail``),
+  so an SES failure only delays them; an outbox failure is logged, never turns a saved
+  request into an error page. Outbox ids are derived from the request, so an email is
+  queued at most once per request and recipient.
+- Nothing here extends a membership: memberships change only on explicit events
+  (validation, payment) handled elsewhere.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from ..domain.association import PAYMENT_METHOD_LABELS
+from ..domain.errors import AlreadyExists, ConcurrentUpdate, DomainError, Forbidden, NotFound, ValidationError
+from ..domain.model import Contact, Membership, Organisation, Tier, last_validated
+from ..domain.renewal import RequestEvent, RequestState
+from ..domain.renewal_request import (
+    BillingDetails,
+    RenewalForm,
+    RenewalRequest,
+    check_purchase_order,
+    check_submission,
+    new_request,
+    offered_tier,
+)
+from ..domain.season import CampaignOpening, campaign_opens_on, renewal_year
+from ..runtime import Runtime
+from .audit import record
+from .mail import send_email
+
+log = logging.getLogger(__name__)
+
+MEMBERSHIPS_PATH = "/mon-compte/adhesions"
+PURCHASE_ORDER_PREFIX = "purchase-orders"
+_RETRIES = 5
+
+
+class NothingToRenew(DomainError):
+    status = 409
+    message = "Il n'y a rien à renouveler pour le moment : votre adhésion est à jour."
+
+
+class TariffsMissing(DomainError):
+    status = 409
+
+    def __init__(self, year: int):
+        super().__init__(f"Les tarifs {year} ne sont pas encore publiés : réessayez dans quelques jours "
+                         "ou contactez-nous.")
+
+
+class PurchaseOrderNotAwaited(DomainError):
+    status = 409
+    message = ("Cette demande n'attend plus de bon de commande. Pour nous transmettre un document, "
+               "écrivez-nous.")
+
+
+# --- what « Mes adhésions » shows --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenewalStatus:
+    """The organisation's renewal situation today."""
+
+    year: int | None  # the season a renewal is for today; None when there is nothing to renew
+    request: RenewalRequest | None  # that season's latest request (open, cancelled or paid)
+    other_open: list[RenewalRequest]  # open requests of other seasons (e.g. last year's, unpaid)
+    next_opening: date  # when the next season's campaign opens
+
+    @property
+    def can_renew(self) -> bool:
+        """« Renouveler l'adhésion » is offered: a season is open and has no live request."""
+        return self.year is not None and (self.request is None or self.request.state is RequestState.CANCELLED)
+
+
+def _opening(rt: Runtime) -> CampaignOpening:
+    return CampaignOpening.parse(rt.association().campaign_opening)
+
+
+def _season(rt: Runtime, memberships: list[Membership], requests: list[RenewalRequest]) -> int | None:
+    paid = {m.year for m in memberships if m.counts} | {r.year for r in requests if r.state is RequestState.PAID}
+    return renewal_year(rt.today(), _opening(rt), paid)
+
+
+def renewal_status(rt: Runtime, org: Organisation, memberships: list[Membership]) -> RenewalStatus:
+    """The season, its request and the other open requests of ``org``."""
+    requests = rt.renewals.for_organisation(org.org_id)
+    year = _season(rt, memberships, requests)
+    latest = next((r for r in requests if r.year == year), None)  # newest attempt first
+    others = [r for r in requests if r.is_open and r is not latest]
+    today = rt.today()
+    next_opening = campaign_opens_on(today.year + 1, _opening(rt))
+    if next_opening <= today:
+        next_opening = campaign_opens_on(today.year + 2, _opening(rt))
+    return RenewalStatus(year, latest, others, next_opening)
+
+
+# --- the form ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenewalOffer:
+    """Everything the renewal form shows, or the season's request if there is one already."""
+
+    organisation: Organisation
+    year: int
+    tiers: list[Tier]  # the organisation's category in the year's grid
+    offered: Tier | None
+    last_validated: Membership | None
+    payment_methods: list[tuple[str, str]]  # (code, French label)
+    form: RenewalForm
+    existing: RenewalRequest | None = None  # the season's live request, if any
+    latest: RenewalRequest | None = None  # the season's latest attempt, live or cancelled
+
+
+def _member(rt: Runtime, org_id: str, contact_id: str) -> tuple[Organisation, Contact]:
+    org = rt.organisations.get(org_id)
+    contact = rt.contacts.get(contact_id)
+    if org is None:
+        raise NotFound()
+    if contact is None or contact.org_id != org_id or not contact.active:
+        raise Forbidden()
+    return org, contact
+
+
+def _offer(rt: Runtime, org: Organisation, memberships: list[Membership], requests: list[RenewalRequest],
+           year: int) -> RenewalOffer:
+    grid = rt.tariffs.grid(year)
+    tiers = grid.for_category(org.category)
+    if not tiers:
+        raise TariffsMissing(year)
+    basis = last_validated(memberships)
+    offered = offered_tier(grid, org.category, basis.tier_code if basis else org.current_tier)
+    previous = next((r for r in requests if r.state is not RequestState.CANCELLED), None)
+    methods = [(code, PAYMENT_METHOD_LABELS.get(code, code)) for code in rt.association().payment_methods]
+    latest = next((r for r in requests if r.year == year), None)  # newest attempt first
+    existing = latest if latest is not None and latest.state is not RequestState.CANCELLED else None
+    return RenewalOffer(org, year, tiers, offered, basis, methods,
+                        RenewalForm.prefilled(org, offered, previous), existing, latest)
+
+
+def start_renewal(rt: Runtime, org_id: str, contact_id: str) -> RenewalOffer:
+    """The pre-filled form for this season; ``existing`` is set when a request is already live.
+
+    Raises NothingToRenew when no season is open for the organisation.
+    """
+    org, _ = _member(rt, org_id, contact_id)
+    return _start(rt, org)
+
+
+def _start(rt: Runtime, org: Organisation) -> RenewalOffer:
+    memberships = rt.memberships.for_organisation(org.org_id)
+    requests = rt.renewals.for_organisation(org.org_id)
+    year = _season(rt, memberships, requests)
+    if year is None:
+        raise NothingToRenew()
+    return _offer(rt, org, memberships, requests, year)
+
+
+# --- « Enregistrer ma demande » ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    request: RenewalRequest
+    created: bool  # False: the season already had a live request, which is returned
+
+
+def submit_renewal_request(rt: Runtime, org_id: str, contact_id: str, answers: dict[str, str]) -> SubmitResult:
+    """Save the renewal request of ``org_id`` for the open season, then send its emails.
+
+    ``answers`` are the form's fields (see ``domain.renewal_request.FIELD_LIMITS``). Raises
+    ValidationError (nothing saved) on bad answers, NothingToRenew when no season is open.
+    """
+    org, contact = _member(rt, org_id, contact_id)
+    offer = _start(rt, org)
+    if offer.existing is not None:
+        return SubmitResult(offer.existing, False)
+    submission = check_submission(
+        RenewalForm.from_fields(answers), organisation=org, offered=offer.offered,
+        grid=rt.tariffs.grid(offer.year), payment_methods=rt.association().payment_methods,
+    )
+    # The next attempt after what this very read saw: only a cancelled (final) request lets
+    # it go past 1, so every concurrent submitter competes for the same key.
+    attempt = offer.latest.attempt + 1 if offer.latest is not None else 1
+    request = new_request(submission, org=org, year=offer.year, attempt=attempt, offered=offer.offered,
+                          contact_id=contact.contact_id, contact_name=contact.name, at=rt.clock())
+    billing_changed = submission.billing != BillingDetails.of(org)
+    try:
+        stored = rt.renewals.add(request, submission.billing.applied_to(org) if billing_changed else None)
+    except AlreadyExists:
+        winner = rt.renewals.latest(org_id, offer.year)
+        if winner is None or winner.state is RequestState.CANCELLED:
+            raise ConcurrentUpdate() from None
+        return SubmitResult(winner, False)
+    record(rt, "renewal.submitted", actor=contact.contact_id, target=stored.reference, org_id=org_id,
+           after={"state": stored.state.value, "tier": stored.tier_code, "requested_tier": stored.requested_tier_code,
+                  "payment_method": stored.payment_method, "wait_for_purchase_order": stored.wait_for_purchase_order,
+                  "purchase_order_number": stored.purchase_order_number})
+    if billing_changed:
+        record(rt, "organisation.billing_updated", actor=contact.contact_id, target=org_id, org_id=org_id,
+               before=_billing_dict(BillingDetails.of(org)), after=_billing_dict(submission.billing),
+               request=stored.reference)
+    _send_submission_emails(rt, stored, contact)
+    _entered(rt, None, stored)
+    return SubmitResult(stored, True)
+
+
+def _billing_dict(b: BillingDetails) -> dict:
+    return {"address": b.address.lines(), "invoice_email": b.invoice_email, "siret": b.siret,
+            "service_code": b.service_code, "buyer_requirement": b.buyer_requirement.value}
+
+
+# --- later changes -----------------------------------------------------------------------
+
+
+def _change(rt: Runtime, org_id: str, year: int,
+            change: Callable[[RenewalRequest], RenewalRequest]) -> tuple[RenewalRequest, RenewalRequest]:
+    """Apply ``change`` to the season's latest request with optimistic locking; (before, after).
+
+    ``change`` returning its argument unchanged means there is nothing to write.
+    """
+    for _ in range(_RETRIES):
+        current = rt.renewals.latest(org_id, year)
+        if current is None:
+            raise NotFound(f"Aucune demande de renouvellement {year} n'est enregistrée.")
+        changed = change(current)
+        if changed is current:
+            return current, current
+        try:
+            return current, rt.renewals.update(changed)
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate()
+
+
+def record_purchase_order(rt: Runtime, org_id: str, year: int, *, actor_id: str, number: str = "",
+                          pdf: bytes | None = None, by_staff: bool = False) -> RenewalRequest:
+    """Record a purchase order (number and/or PDF) for the season's request.
+
+    Members may do it only while a purchase order is awaited; staff whenever the state
+    machine allows it (before invoicing). The PDF is stored first under a fresh key;
+    if the request cannot take it, the file is deleted again.
+    """
+    current = rt.renewals.latest(org_id, year)
+    if current is None:
+        raise NotFound(f"Aucune demande de renouvellement {year} n'est enregistrée.")
+    if not by_staff and not current.accepts_purchase_order_from_member:
+        raise PurchaseOrderNotAwaited()
+    number = check_purchase_order(number, pdf, current.billing.buyer_requirement)
+    key = ""
+    if pdf:
+        key = rt.storage.new_key(PURCHASE_ORDER_PREFIX, org_id)
+        rt.storage.put(key, pdf, "application/pdf")
+
+    def change(r: RenewalRequest) -> RenewalRequest:
+        if not by_staff and not r.accepts_purchase_order_from_member:
+            raise PurchaseOrderNotAwaited()
+        return r.with_purchase_order(number, key, rt.clock(), actor_id)
+
+    try:
+        before, after = _change(rt, org_id, year, change)
+    except Exception:
+        if key:
+            _forget_file(rt, key)
+        raise
+    if before.purchase_order_file and key and before.purchase_order_file != key:
+        _forget_file(rt, before.purchase_order_file)  # staff replaced the PDF: keep one copy only
+    record(rt, "renewal.purchase_order", actor=actor_id, target=after.reference, org_id=org_id,
+           before={"state": before.state.value, "purchase_order_number": before.purchase_order_number},
+           after={"state": after.state.value, "purchase_order_number": after.purchase_order_number,
+                  "purchase_order_file": bool(after.purchase_order_file)})
+    _email(rt, after, "purchase_order", f"po{len(after.history)}", [rt.association().staff_notification_email],
+           template="renewal_purchase_order")
+    _entered(rt, before, after)
+    return after
+
+
+def decide_tier(rt: Runtime, org_id: str, year: int, tier_code: str, *, decided_by: str,
+                note: str = "") -> RenewalRequest:
+    """Staff settle a tier change: ``tier_code`` is the tier to invoice.
+
+    Keeping the tier the member was offered is a refusal, any other tier of the
+    organisation's category (usually the one asked for) an acceptance. The organisation's
+    contacts are told by email.
+    """
+    note = note.strip()
+    if len(note) > 1000:
+        raise ValidationError({"note": "Ce commentaire ne doit pas dépasser 1000 caractères."})
+    tier = rt.tariffs.grid(year).tier(tier_code)
+
+    def change(r: RenewalRequest) -> RenewalRequest:
+        if tier is None or tier.category is not r.category:
+            raise ValidationError({"tier_code": "Choisissez une tranche de la catégorie de la structure."})
+        return r.with_tier_decided(tier, rt.clock(), decided_by, note)
+
+    before, after = _change(rt, org_id, year, change)
+    record(rt, "renewal.tier_decided", actor=decided_by, target=after.reference, org_id=org_id,
+           before={"state": before.state.value, "tier": before.tier_code},
+           after={"state": after.state.value, "tier": after.tier_code}, note=note)
+    _email(rt, after, "tier_decision", "tier", _contact_emails(rt, org_id), template="renewal_tier_decision",
+           accepted=after.history[-1].action == RequestEvent.TIER_ACCEPTED.value, note=note)
+    _entered(rt, before, after)
+    return after
+
+
+def mark_invoiced(rt: Runtime, org_id: str, year: int, invoice_number: str) -> RenewalRequest:
+    """Move the season's request to INVOICED once its invoice is issued (idempotent).
+
+    Calling it again with the same number changes nothing; another number for an already
+    invoiced request, or a request not ready to invoice, raises InvalidTransition.
+    """
+    def change(r: RenewalRequest) -> RenewalRequest:
+        if r.state is RequestState.INVOICED and r.invoice_number == invoice_number:
+            return r
+        return r.with_invoice(invoice_number, rt.clock())
+
+    before, after = _change(rt, org_id, year, change)
+    if after is not before:
+        record(rt, "renewal.invoiced", actor="system", target=after.reference, org_id=org_id,
+               after={"state": after.state.value, "invoice_number": invoice_number})
+    return after
+
+
+def cancel_request(rt: Runtime, org_id: str, year: int, *, cancelled_by: str, reason: str = "") -> RenewalRequest:
+    """Cancel the season's request (staff); the organisation may then submit a new one.
+
+    An invoiced request can be cancelled too: the caller then issues the credit note.
+    """
+    before, after = _change(rt, org_id, year, lambda r: r.cancelled(rt.clock(), cancelled_by, reason.strip()[:1000]))
+    record(rt, "renewal.cancelled", actor=cancelled_by, target=after.reference, org_id=org_id,
+           before={"state": before.state.value}, after={"state": after.state.value}, reason=reason[:1000])
+    return after
+
+
+def request_for_member(rt: Runtime, org_id: str, year: int) -> RenewalRequest:
+    """The season's latest request of the member's own organisation, or NotFound."""
+    found = rt.renewals.latest(org_id, year)
+    if found is None:
+        raise NotFound("Aucune demande de renouvellement n'est enregistrée pour cette année.")
+    return found
+
+
+def purchase_order_link(rt: Runtime, org_id: str, year: int) -> str:
+    """A short-lived download link to the PO PDF of the organisation's request, or NotFound."""
+    found = request_for_member(rt, org_id, year)
+    if not found.purchase_order_file:
+        raise NotFound("Aucun bon de commande n'a été transmis pour cette demande.")
+    return rt.storage.download_url(found.purchase_order_file, f"bon-de-commande-{year}.pdf")
+
+
+def requests_ready_to_invoice(rt: Runtime, year: int | None = None) -> list[RenewalRequest]:
+    """Requests waiting for their invoice, oldest first (for a sweeping job or the staff queue)."""
+    return rt.renewals.in_state(RequestState.READY_TO_INVOICE, year)
+
+
+# --- after a change --------------------------------------------------------------------
+
+
+def _entered(rt: Runtime, before: RenewalRequest | None, after: RenewalRequest) -> None:
+    """Hooks run once a request has been saved in a new state."""
+    if after.state is RequestState.READY_TO_INVOICE and (before is None or before.state is not after.state):
+        try:
+            _ready_to_invoice(rt, after)
+        except Exception:  # the request is saved; the invoice job catches up
+            log.exception("request %s ready to invoice: follow-up failed", after.reference)
+
+
+def _ready_to_invoice(rt: Runtime, request: RenewalRequest) -> None:
+    """The request needs no decision and no purchase order any more: its invoice can be issued.
+
+    The one place where the automatic invoice is triggered: the documents service (issue 4)
+    issues the invoice from here and then calls ``mark_invoiced``. The request is already
+    saved, so a failure here never fails the member's action (``_entered`` logs it), and
+    ``requests_ready_to_invoice`` lets a job catch up.
+    """
+
+
+def _contact_emails(rt: Runtime, org_id: str, exclude: str = "") -> list[tuple[Contact, str]]:
+    return [(c, c.email) for c in rt.contacts.for_organisation(org_id)
+            if c.active and c.receives_notices and c.contact_id != exclude]
+
+
+def _email(rt: Runtime, request: RenewalRequest, kind: str, suffix: str, recipients, *, template: str,
+           **context) -> None:
+    """Queue one email per recipient (an address, or a (contact, address) pair); never raise."""
+    for recipient in recipients:
+        contact, address = recipient if isinstance(recipient, tuple) else (None, recipient)
+        if not address:
+            continue
+        who = contact.contact_id if contact is not None else "staff"
+        try:
+            send_email(
+                rt, kind=f"renewal_{kind}", template=template, recipients=[address],
+                message_id=f"renewal.{request.org_id}.{request.year}.{request.attempt}.{suffix}.{who}",
+                request=request, contact=contact, link=rt.config.base_url + MEMBERSHIPS_PATH, **context,
+            )
+        except Exception:  # the request is saved: a lost email is logged, never an error page
+            log.exception("renewal email %s for %s not queued", kind, request.reference)
+
+
+def _send_submission_emails(rt: Runtime, request: RenewalRequest, submitter: Contact) -> None:
+    _email(rt, request, "confirmation", "confirmation", [(submitter, submitter.email)],
+           template="renewal_confirmation")
+    _email(rt, request, "copy", "copy", _contact_emails(rt, request.org_id, exclude=submitter.contact_id),
+           template="renewal_copy")
+    _email(rt, request, "staff", "staff", [rt.association().staff_notification_email],
+           template="renewal_staff")
+
+
+def _forget_file(rt: Runtime, key: str) -> None:
+    try:
+        rt.storage.delete(key)
+    except Exception:  # an orphan file is harmless; the request is what matters
+        log.exception("could not delete %s", key)

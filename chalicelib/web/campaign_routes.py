@@ -1,0 +1,55 @@
+"""Staff control of the renewal campaign: preview (nothing sent) and start by hand."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from ..domain.errors import NotFound, ValidationError
+from ..services import campaign
+from .http import context_for, redirect, render
+from .routes import FORM, route
+
+bp = Blueprint(__name__)
+
+
+def _season(text: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) != 4:
+        raise ValidationError({"season": "Indiquez une année sur quatre chiffres."})
+    return int(text)
+
+
+@route(bp, "/admin/campagne")
+def campaign_page():
+    """The campaign of a season: recipients and counts (nothing is sent), and its runs."""
+    ctx = context_for(bp.current_request)
+    ctx.require_staff()
+    try:
+        season = _season(ctx.query("saison", 10))
+    except ValidationError:
+        raise NotFound("Cette campagne n'existe pas.") from None
+    if season is not None and season not in campaign.seasons_offered(ctx.rt):
+        raise NotFound("Cette campagne n'existe pas.")
+    preview = campaign.preview_campaign(ctx.rt, season)
+    started = ctx.query("lancee", 4) == "1"
+    return render(ctx, "admin/campaign.html", preview=preview, started=started, errors={})
+
+
+@route(bp, "/admin/campagne/lancer", methods=["POST"], content_types=FORM)
+def start_campaign():
+    """Queue the notice of the chosen season for every organisation due (staff only)."""
+    ctx = context_for(bp.current_request)
+    session = ctx.require_staff()
+    form = ctx.form({"season": 10})
+    me = ctx.rt.contacts.get(session.contact_id)
+    try:
+        season = _season(form["season"])
+        if season is None:
+            raise ValidationError({"season": "Choisissez la campagne à lancer."})
+        run = campaign.start_campaign(ctx.rt, season, by=me)
+    except ValidationError as error:
+        preview = campaign.preview_campaign(ctx.rt)
+        return render(ctx, "admin/campaign.html", status=400, preview=preview, started=False,
+                      errors=error.errors)
+    return redirect(f"/admin/campagne?saison={run.season}&lancee=1")

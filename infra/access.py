@@ -1,0 +1,69 @@
+"""What each Lambda function may touch: the one list to edit when the code starts using something new.
+
+``infra.build`` turns these grants into one IAM policy per function, naming only the tables
+(and their indexes), bucket prefixes, queues and SES identity listed here. Names are the
+code's own: table names as in the pynamodb models' ``_meta("...")``, queue names without
+the ``<app>-<stage>-`` prefix. The build fails when the app has a function missing here, or
+when a grant names a table or queue the code does not declare, so the two cannot drift.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EVERY_TABLE = ("*",)
+
+# Key prefixes of the documents bucket, as the code writes them (``<prefix>/.../<random>``):
+# uploaded purchase orders (renewal requests), issued PDFs (documents), staff's CSV imports.
+# A test reads every ``new_key(...)`` call of the code and checks its prefix is here.
+PURCHASE_ORDERS = "purchase-orders/"
+DOCUMENTS = "documents/"
+IMPORTS = "imports/"
+BUCKET_PREFIXES = (PURCHASE_ORDERS, DOCUMENTS, IMPORTS)
+
+
+@dataclass(frozen=True)
+class Access:
+    """The grants of one function.
+
+    ``tables`` may read and write; ``read_tables`` may only read (Get, Query, Scan); both
+    include the tables' indexes. ``bucket_read``/``bucket_write`` are key prefixes.
+    ``send_to_queues`` may send to (and count) those queues; a function triggered by a
+    queue may always consume it, without being listed.
+    """
+
+    tables: tuple[str, ...] = ()
+    read_tables: tuple[str, ...] = ()
+    bucket_read: tuple[str, ...] = ()
+    bucket_write: tuple[str, ...] = ()
+    send_email: bool = False
+    send_to_queues: tuple[str, ...] = ()
+
+
+FUNCTIONS: dict[str, Access] = {
+    # Every page: member and staff pages use every table; uploads and downloads use the bucket.
+    "api_handler": Access(
+        tables=EVERY_TABLE,
+        bucket_read=BUCKET_PREFIXES,
+        bucket_write=BUCKET_PREFIXES,
+        send_email=True,
+        send_to_queues=("campaign",),
+    ),
+    # The outbox's retries: reads due messages through the ``pending`` index, sends them.
+    "retry_pending_emails": Access(tables=("outbox",), send_email=True),
+    # Daily: opens the campaign on its date, records the run, queues one message per chunk of
+    # the active organisations (a keys-only Scan).
+    "run_campaign_schedule": Access(
+        tables=("campaign_ledger",),
+        read_tables=("settings", "organisations", "tariffs"),
+        send_to_queues=("campaign",),
+    ),
+    # One chunk: claims each message in the ledger, sends it through the outbox, re-queues the
+    # rest. Reminders follow each organisation's request and invoices.
+    "process_campaign_chunk": Access(
+        tables=("campaign_ledger", "outbox"),
+        read_tables=("settings", "organisations", "contacts", "memberships", "tariffs", "renewal_requests",
+                     "documents"),
+        send_email=True,
+        send_to_queues=("campaign",),
+    ),
+}

@@ -1,0 +1,150 @@
+"""Staff manage organisations and contacts through the /admin pages."""
+from __future__ import annotations
+
+import re
+
+from tests.conftest import sent_emails
+from tests.functional.conftest import MEMBER, STAFF
+
+NEW_ORG = {"name": "Ville de Belleville", "category": "collectivite", "siret": "732 829 320 00074",
+           "address_line1": "1 place de la Mairie", "address_line2": "", "postcode": "44100", "city": "Belleville",
+           "invoice_email": "compta@belleville.example", "current_tier": "COL-2", "public_buyer": "oui",
+           "service_code": "", "buyer_requirement": "none"}
+
+
+def staff_browser(browser):
+    assert browser.login(STAFF).status_code == 303
+    return browser
+
+
+def test_staff_home_links_every_admin_page(browser):
+    staff_browser(browser).get("/admin")
+    page = browser.text()
+    for link in ("/admin/structures", "/admin/tarifs", "/admin/parametres", "/admin/exports", "/admin/import",
+                 "/admin/journal", "/admin/equipe"):
+        assert f'href="{link}"' in page
+
+
+def test_member_gets_403_and_anonymous_is_sent_to_login(browser, new_browser):
+    browser.login(MEMBER)
+    assert browser.get("/admin/structures").status_code == 403
+    anonymous = new_browser()
+    response = anonymous.get("/admin/structures/org-montclair")
+    assert response.status_code == 303 and response.headers["Location"].startswith("/connexion")
+
+
+def test_search_and_filter_organisations(browser):
+    staff_browser(browser).get("/admin/structures?q=montclair")
+    assert "Ville de Montclair" in browser.text() and "Paysages Durand" not in browser.text()
+    browser.get("/admin/structures?categorie=entreprise")
+    assert "Paysages Durand SARL" in browser.text() and "Ville de Montclair" not in browser.text()
+
+
+def test_create_organisation_with_bad_values_shows_french_errors_next_to_fields(browser):
+    staff_browser(browser).get("/admin/structures/nouvelle")
+    response = browser.post("/admin/structures/nouvelle", {**NEW_ORG, "siret": "73282932000075", "postcode": "441"})
+    assert response.status_code == 400
+    html = response.body.decode()
+    assert 'id="f-siret-error"' in html and "clé de contrôle incorrecte" in browser.text()
+    assert 'id="f-postcode-error"' in html and "5 chiffres" in browser.text()
+    assert 'value="Ville de Belleville"' in html  # what was typed is kept
+
+
+def test_create_then_edit_then_disable_an_organisation(browser, rt):
+    staff_browser(browser).get("/admin/structures/nouvelle")
+    response = browser.post("/admin/structures/nouvelle", NEW_ORG)
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    org_path = location.split("?")[0]
+    browser.get(location)
+    assert "La structure a été créée." in browser.text() and "73282932000074" in browser.text()
+    browser.get(org_path + "/modifier")
+    response = browser.post(org_path + "/modifier", {**NEW_ORG, "city": "Belleville-sur-Loire"})
+    assert response.status_code == 303
+    assert "Belleville-sur-Loire" in browser.get(org_path).body.decode()
+    assert browser.post(org_path + "/statut", {"active": "non"}).status_code == 303
+    browser.get(org_path)
+    assert "Désactivée" in browser.text() and "Réactiver la structure" in browser.text()
+
+
+def test_add_a_contact_who_is_invited_and_creates_a_password(browser, new_browser, rt):
+    staff_browser(browser).get("/admin/structures/org-durand")
+    response = browser.post("/admin/structures/org-durand/contacts",
+                            {"name": "Léa Durand", "email": "lea@paysages-durand.example",
+                             "receives_notices": "oui", "invite": "oui"})
+    assert response.status_code == 303
+    browser.get(response.headers["Location"])
+    assert "a reçu une invitation" in browser.text() and "Pas encore de mot de passe" in browser.text()
+    [message] = sent_emails()
+    link = re.search(r"https://adhesions\.test(/mot-de-passe/nouveau\?jeton=[\w-]+)", message.text).group(1)
+    assert "Tilleul" not in message.text
+    contact = new_browser()
+    assert contact.get(link).status_code == 200
+    password = "Quatre chevaux blancs dans la prairie"
+    token = link.split("jeton=")[1]
+    assert contact.post("/mot-de-passe/nouveau", {"jeton": token, "password": password,
+                                                   "confirmation": password}).status_code == 303
+    assert contact.login("lea@paysages-durand.example", password).status_code == 303
+    assert "Paysages Durand SARL" in contact.get("/mon-compte").body.decode()
+
+
+def test_duplicate_contact_email_is_refused_next_to_the_field(browser):
+    staff_browser(browser).get("/admin/structures/org-durand")
+    response = browser.post("/admin/structures/org-durand/contacts",
+                            {"name": "X", "email": MEMBER, "receives_notices": "oui"})
+    assert response.status_code == 400
+    assert 'id="f-email-error"' in response.body.decode()
+    assert "Un compte existe déjà avec cette adresse e-mail." in browser.text()
+
+
+def test_contact_actions_from_the_organisation_page(browser, new_browser, rt):
+    garnier = rt.contacts.find_by_email("s.garnier@montclair.example")
+    member = new_browser()
+    member.login("s.garnier@montclair.example")
+    staff_browser(browser).get("/admin/structures/org-montclair")
+    base = f"/admin/contacts/{garnier.contact_id}"
+    assert browser.post(base + "/avis", {"receives_notices": "non"}).status_code == 303
+    assert not rt.contacts.get(garnier.contact_id).receives_notices
+    assert browser.post(base + "/statut", {"active": "non"}).status_code == 303
+    assert member.get("/mon-compte").status_code == 303  # logged out at once
+    assert member.login("s.garnier@montclair.example").status_code == 400
+    browser.get("/admin/structures/org-montclair")
+    assert "Retiré" in browser.text()
+    assert browser.post(base + "/statut", {"active": "oui"}).status_code == 303
+    browser.get(base + "/modifier")
+    assert browser.post(base + "/modifier", {"name": "Sophie Garnier", "email": "sophie@montclair.example"}).status_code == 303
+    assert member.login("sophie@montclair.example").status_code == 303
+
+
+def test_role_change_makes_a_contact_staff(browser, new_browser, rt):
+    benali = rt.contacts.find_by_email("a.benali@montclair.example")
+    staff_browser(browser).get(f"/admin/contacts/{benali.contact_id}/modifier")
+    assert browser.post(f"/admin/contacts/{benali.contact_id}/role", {"role": "staff"}).status_code == 303
+    browser.get("/admin/equipe")
+    assert "Ahmed Benali" in browser.text()
+    promoted = new_browser()
+    promoted.login("a.benali@montclair.example")
+    assert promoted.get("/admin/structures").status_code == 200
+
+
+def test_refused_action_is_a_message_not_a_500(browser, rt):
+    me = rt.contacts.find_by_email(STAFF)
+    staff_browser(browser).get("/admin/equipe")
+    response = browser.post(f"/admin/contacts/{me.contact_id}/statut", {"active": "non"})
+    assert response.status_code == 400
+    assert "Vous ne pouvez pas désactiver votre propre compte." in browser.text()
+
+
+def test_team_page_adds_a_staff_account(browser):
+    staff_browser(browser).get("/admin/equipe")
+    response = browser.post("/admin/equipe", {"name": "Alex Petit", "email": "alex@cite-verte.example", "invite": "oui"})
+    assert response.status_code == 303
+    assert sent_emails()[0].recipients == ("alex@cite-verte.example",)
+    response = browser.post("/admin/equipe", {"name": "", "email": "pas-un-email"})
+    assert response.status_code == 400 and 'id="f-name-error"' in response.body.decode()
+
+
+def test_unknown_organisation_and_contact_are_404(browser):
+    staff_browser(browser)
+    assert browser.get("/admin/structures/org-inconnue").status_code == 404
+    assert browser.get("/admin/contacts/inconnu/modifier").status_code == 404

@@ -1,0 +1,141 @@
+"""« Éditer un devis », « Historique des adhésions » and document downloads, through the app."""
+from __future__ import annotations
+
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from chalicelib.domain.model import Address, Category, Contact, Membership, MembershipStatus, Organisation, Role
+from chalicelib.local.demo import DEMO_PASSWORD
+from chalicelib.services import documents
+from tests.conftest import sent_emails
+from tests.functional.conftest import MEMBER, MEMBER_B, STAFF, Browser
+
+
+@pytest.fixture
+def member(browser):
+    browser.login(MEMBER)
+    return browser
+
+
+def edit_quote(browser) -> str:
+    """Click « Éditer un devis »; return the download route it leads to."""
+    browser.get("/mon-compte/adhesions")
+    response = browser.post("/mon-compte/devis", {})
+    assert response.status_code == 303, response.body[:300]
+    return response.headers["Location"]
+
+
+def test_mes_adhesions_offers_editer_un_devis(member):
+    page = member.get("/mon-compte/adhesions")
+    assert page.status_code == 200
+    assert 'action="/mon-compte/devis"' in member.text() and "Éditer un devis" in member.text()
+
+
+def test_editer_un_devis_downloads_the_quote_through_a_short_lived_link(member):
+    location = edit_quote(member)
+    assert location.startswith("/mon-compte/documents/")
+
+    response = member.get(location)
+
+    assert response.status_code == 302
+    link = urlsplit(response.headers["Location"])
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+    assert query["response-content-disposition"] == 'attachment; filename="DEV-2026-0001.pdf"'
+    assert query["response-content-type"] == "application/pdf" and query["X-Amz-Expires"] == "300"
+    assert response.headers["Cache-Control"] == "no-store" and response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_editer_un_devis_again_gives_the_same_quote(member):
+    assert edit_quote(member) == edit_quote(member)
+
+
+def test_the_quote_is_listed_in_the_history(member):
+    location = edit_quote(member)
+    member.get("/mon-compte/adhesions")
+    assert f'href="{location}"' in member.text() and "Devis DEV-2026-0001 du 28 novembre 2026" in member.text()
+
+
+def test_another_organisations_document_is_a_404(member, new_browser):
+    location = edit_quote(member)
+    other = new_browser()
+    other.login(MEMBER_B)
+
+    response = other.get(location)
+
+    assert response.status_code == 404 and "Document introuvable" in other.text()
+    assert "amazonaws" not in str(response.headers)
+
+
+def test_an_unknown_document_is_a_404(member):
+    assert member.get("/mon-compte/documents/0123456789abcdef").status_code == 404
+
+
+def test_documents_need_a_member_session(member, new_browser):
+    location = edit_quote(member)
+    anonymous = new_browser()
+    assert anonymous.get(location).status_code == 303
+    assert anonymous.last.headers["Location"].startswith("/connexion")
+    staff = new_browser()
+    staff.login(STAFF)
+    assert staff.get(location).status_code == 403
+
+
+def test_editer_un_devis_needs_the_form_token(member):
+    member.get("/mon-compte/adhesions")
+    assert member.post("/mon-compte/devis", {}, csrf=False).status_code == 403
+    assert member.post("/mon-compte/devis", {}, csrf="0" * 64).status_code == 403
+
+
+def test_an_issued_invoice_is_announced_by_email_and_downloadable_from_the_history(member, rt):
+    invoice = documents.issue_invoice(rt, org_id="org-montclair", year=2027, tier_code="COL-3",
+                                      tier_label="Commune de 20 000 à 50 000 habitants", amount=Decimal("742"),
+                                      po_number="EJ-2026-004512", request_id="req-montclair-2027")
+
+    subjects = {m.subject for m in sent_emails()}
+    assert subjects == {"Votre facture est disponible — Cité Verte"}
+    member.get("/mon-compte/adhesions")
+    page = member.text()
+    assert f"Facture {invoice.number}" in page
+    assert f'href="/mon-compte/documents/{invoice.document_id}"' in page
+    response = member.get(f"/mon-compte/documents/{invoice.document_id}")
+    assert response.status_code == 302
+    assert f'filename="{invoice.number}.pdf"' in parse_qs(urlsplit(response.headers["Location"]).query)[
+        "response-content-disposition"][0]
+
+
+def test_a_member_without_a_validated_membership_gets_a_french_explanation(client, demo, rt):
+    org = Organisation("org-nouvelle", "Nouvelle commune", Category.COLLECTIVITE,
+                       Address("1 place", "01000", "Bourg"), "a@nouvelle.example")
+    rt.organisations.add(org)
+    rt.contacts.add(Contact("c-new", "new@nouvelle.example", "Nina", Role.CONTACT, org.org_id,
+                            rt.hasher.hash(DEMO_PASSWORD)))
+    browser = Browser(client)
+    browser.login("new@nouvelle.example")
+    browser.get("/mon-compte/adhesions")
+    assert "Éditer un devis" not in browser.text()
+
+    response = browser.post("/mon-compte/devis", {})
+
+    assert response.status_code == 409 and "contactez-nous" in browser.text()
+
+
+def test_a_quote_for_a_hostile_name_renders(client, demo, rt):
+    payload = '<script>alert("x")</script>"\' & 🌳 ' + "x" * 400
+    org = Organisation("org-hostile", payload, Category.ENTREPRISE, Address(payload, "75001", payload),
+                       "a@hostile.example", siret="1" * 14)
+    rt.organisations.add(org)
+    rt.memberships.save(Membership(org.org_id, 2026, "ENT-1", payload, Decimal("150"), MembershipStatus.PAID))
+    rt.contacts.add(Contact("c-hostile", "h@hostile.example", payload, Role.CONTACT, org.org_id,
+                            rt.hasher.hash(DEMO_PASSWORD)))
+    browser = Browser(client)
+    browser.login("h@hostile.example")
+
+    location = edit_quote(browser)
+
+    [stored] = rt.documents.for_organisation(org.org_id)
+    assert location.endswith(stored.document_id)
+    assert rt.storage.get(stored.s3_key).startswith(b"%PDF")
+    browser.get("/mon-compte/adhesions")
+    assert "<script>alert" not in browser.last.body.decode()

@@ -1,0 +1,155 @@
+"""What must hold whatever happens: one open request per season, no email lost or doubled,
+no membership extended by a pending request."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from chalicelib.domain.errors import ConcurrentUpdate
+from chalicelib.domain.model import MembershipStatus
+from chalicelib.domain.renewal import InvalidTransition, RequestState
+from chalicelib.services import mail, renewal
+from tests.conftest import sent_emails
+from tests.functional.conftest import MEMBER, STAFF
+from tests.functional.renewal_support import FORM, MEMBER_2, MEMBERSHIPS, answers
+
+MONTCLAIR = "org-montclair"
+
+
+@pytest.fixture
+def campaign_open(clock):
+    clock.advance(days=3)  # 1 December 2026: the 2027 campaign is open
+    return clock
+
+
+def contact_id(rt, email: str) -> str:
+    return rt.contacts.find_by_email(email).contact_id
+
+
+def test_contacts_submitting_at_once_make_exactly_one_request(rt, demo, campaign_open):
+    contacts = [contact_id(rt, e) for e in (MEMBER, MEMBER_2, "a.benali@montclair.example")]
+    barrier = threading.Barrier(8)
+    results, errors = [], []
+
+    def submit(i: int) -> None:
+        barrier.wait()
+        try:
+            results.append(renewal.submit_renewal_request(
+                rt, MONTCLAIR, contacts[i % 3], answers(payment_method=("virement", "cheque")[i % 2])))
+        except Exception as error:  # collected: a thread's exception would otherwise vanish
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    [stored] = rt.renewals.for_organisation(MONTCLAIR)
+    assert sum(r.created for r in results) == 1
+    assert {(r.request.year, r.request.attempt, r.request.submitted_by) for r in results} == {
+        (2027, 1, stored.submitted_by)}
+    assert len([m for m in sent_emails() if m.recipients == (STAFF,)]) == 1
+
+
+def test_a_cancelled_request_lets_the_organisation_submit_again(rt, demo, campaign_open, browser):
+    first = renewal.submit_renewal_request(rt, MONTCLAIR, contact_id(rt, MEMBER), answers()).request
+    renewal.cancel_request(rt, MONTCLAIR, 2027, cancelled_by="staff", reason="Doublon papier")
+    browser.login(MEMBER_2)
+    browser.get(MEMBERSHIPS)
+    assert "a été annulée" in browser.text()
+    assert f'href="{FORM}"' in browser.text()
+    browser.get(FORM)
+    response = browser.post(FORM, answers(wait_for_purchase_order="no", purchase_order_number="EJ-1"))
+    assert response.headers["Location"].endswith("?enregistree=1")
+    second, again = rt.renewals.latest(MONTCLAIR, 2027), rt.renewals.get(MONTCLAIR, 2027, 1)
+    assert (second.attempt, second.state, second.submitted_by_name) == (2, RequestState.READY_TO_INVOICE,
+                                                                         "Sophie Garnier")
+    assert again.state is RequestState.CANCELLED and again.submitted_at == first.submitted_at
+    assert len(rt.renewals.for_organisation(MONTCLAIR)) == 2
+
+
+def test_ses_down_then_back_the_request_exists_and_each_email_is_sent_once(rt, demo, campaign_open,
+                                                                          browser, monkeypatch):
+    real_send = rt.mailer.send_raw
+
+    def ses_down(*args, **kwargs):
+        raise ConnectionError("SES unreachable")
+
+    monkeypatch.setattr(rt.mailer, "send_raw", ses_down)
+    browser.login(MEMBER)
+    browser.get(FORM)
+    response = browser.post(FORM, answers())
+    assert response.status_code == 303 and response.headers["Location"].endswith("?enregistree=1")
+    assert rt.renewals.latest(MONTCLAIR, 2027) is not None
+    assert sent_emails() == []
+
+    monkeypatch.setattr(rt.mailer, "send_raw", real_send)
+    assert mail.retry_pending_emails(rt) == 0  # not due yet: backoff
+    rt.clock.advance(minutes=2)
+    assert mail.retry_pending_emails(rt) == 4  # confirmation, two copies, staff
+    rt.clock.advance(minutes=30)
+    assert mail.retry_pending_emails(rt) == 0
+    recipients = sorted(m.recipients[0] for m in sent_emails())
+    assert recipients == sorted([MEMBER, MEMBER_2, "a.benali@montclair.example", STAFF])
+
+
+def test_the_membership_is_never_extended_by_the_request(rt, demo, campaign_open):
+    before = rt.memberships.for_organisation(MONTCLAIR)
+    renewal.submit_renewal_request(rt, MONTCLAIR, contact_id(rt, MEMBER), answers(
+        tier_choice="change", requested_tier="COL-4", tier_comment="52 000 habitants"))
+    renewal.decide_tier(rt, MONTCLAIR, 2027, "COL-4", decided_by="staff")
+    renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id=contact_id(rt, MEMBER), number="EJ-5")
+    renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2027-00001")
+    assert rt.memberships.for_organisation(MONTCLAIR) == before
+    assert all(m.year != 2027 for m in before)
+    assert {m.status for m in before} <= set(MembershipStatus)
+
+
+def test_staff_decisions_and_invoicing_follow_the_state_machine(rt, demo, campaign_open):
+    renewal.submit_renewal_request(rt, MONTCLAIR, contact_id(rt, MEMBER), answers(
+        tier_choice="change", requested_tier="COL-4", tier_comment="52 000 habitants"))
+    with pytest.raises(InvalidTransition):
+        renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2027-00001")  # the tier is not settled
+    refused = renewal.decide_tier(rt, MONTCLAIR, 2027, "COL-3", decided_by="staff", note="Population 2026 : 48 000")
+    assert refused.state is RequestState.AWAITING_PURCHASE_ORDER  # the member asked us to wait
+    assert (refused.tier_code, refused.amount) == ("COL-3", 742)
+    decision_mail = next(m for m in sent_emails() if "Votre tranche tarifaire 2027" in m.subject)
+    assert "non retenue" in decision_mail.subject and "Population 2026 : 48 000" in decision_mail.text
+    ready = renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id="staff", number="EJ-8", by_staff=True)
+    assert ready.state is RequestState.READY_TO_INVOICE
+    assert [r.org_id for r in renewal.requests_ready_to_invoice(rt, 2027)] == [MONTCLAIR]
+    invoiced = renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2027-00001")
+    assert invoiced.state is RequestState.INVOICED and invoiced.invoice_number == "FAC-2027-00001"
+    assert renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2027-00001") == invoiced  # idempotent
+    with pytest.raises(InvalidTransition):
+        renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2027-00002")
+    assert renewal.requests_ready_to_invoice(rt, 2027) == []
+    assert [e.action for e in invoiced.history] == ["submitted", "tier_refused", "purchase_order_received",
+                                                    "invoice_issued"]
+
+
+def test_a_tier_decision_outside_the_category_is_refused(rt, demo, campaign_open):
+    renewal.submit_renewal_request(rt, MONTCLAIR, contact_id(rt, MEMBER), answers(
+        tier_choice="change", requested_tier="COL-4", tier_comment="52 000 habitants"))
+    for code in ("ENT-2", "NOPE"):
+        with pytest.raises(Exception) as raised:
+            renewal.decide_tier(rt, MONTCLAIR, 2027, code, decided_by="staff")
+        assert "tier_code" in raised.value.errors
+    assert rt.renewals.latest(MONTCLAIR, 2027).state is RequestState.TIER_DECISION_PENDING
+
+
+def test_a_change_on_stale_data_is_retried_not_lost(rt, demo, campaign_open, monkeypatch):
+    renewal.submit_renewal_request(rt, MONTCLAIR, contact_id(rt, MEMBER), answers())
+    real_update, calls = rt.renewals.update, {"n": 0}
+
+    def first_update_loses_the_race(request):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConcurrentUpdate()
+        return real_update(request)
+
+    monkeypatch.setattr(rt.renewals, "update", first_update_loses_the_race)
+    after = renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id="x", number="EJ-1")
+    assert calls["n"] == 2 and after.state is RequestState.READY_TO_INVOICE
