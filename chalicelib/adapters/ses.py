@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import cached_property
@@ -12,7 +13,8 @@ def compose_message(
     sent_at: datetime, reply_to: str | None = None,
 ) -> bytes:
     """Build a multipart/alternative message with a text and an HTML part."""
-    msg = EmailMessage()
+    # SMTP allows 998-character lines: folding long non-ASCII subjects at 78 loses spaces.
+    msg = EmailMessage(policy=policy.default.clone(max_line_length=998))
     msg["From"] = f'"{sender_name}" <{sender}>' if sender_name else sender
     msg["To"] = ", ".join(recipients)
     msg["Subject"] = subject

@@ -23,3 +23,15 @@ def test_money_is_never_a_float():
 def test_dates_in_french():
     assert format_date(date(2026, 12, 1)) == "1er décembre 2026"
     assert format_date(date(2027, 8, 15)) == "15 août 2027"
+
+
+def test_long_non_ascii_subjects_keep_their_spaces():
+    from datetime import datetime, timezone
+    from email import message_from_bytes, policy
+
+    from chalicelib.adapters.ses import compose_message
+
+    subject = "Votre demande de renouvellement pour 2027 est enregistrée — Cité Verte"
+    raw = compose_message(sender="a@b.fr", sender_name="Cité Verte", recipients=["x@y.fr"], subject=subject,
+                          text="texte", html="<p>html</p>", sent_at=datetime.now(timezone.utc))
+    assert str(message_from_bytes(raw, policy=policy.default)["Subject"]) == subject
