@@ -50,8 +50,8 @@ def test_bad_filters_get_a_french_message_not_a_500(browser):
 
 
 def test_every_admin_action_has_a_french_label():
-    from pathlib import Path
     import re
+    from pathlib import Path
 
     sources = "".join(p.read_text() for p in Path("chalicelib/services").glob("admin_*.py"))
     sources += Path("chalicelib/services/exports.py").read_text() + Path("chalicelib/services/imports.py").read_text()

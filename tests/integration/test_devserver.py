@@ -10,6 +10,7 @@ import pytest
 
 from tests.devserver import start_devserver
 
+
 @pytest.fixture(scope="module")
 def devserver():
     server = start_devserver()

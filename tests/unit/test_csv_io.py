@@ -112,7 +112,7 @@ def test_blank_lines_are_skipped_and_line_numbers_kept():
 
 
 def test_an_exported_apostrophe_is_removed_on_import():
-    assert read_csv("SIRET;Nom\n1;'=Ville\n".encode()).rows[0].values["nom"] == "=Ville"
+    assert read_csv(b"SIRET;Nom\n1;'=Ville\n").rows[0].values["nom"] == "=Ville"
 
 
 @pytest.mark.parametrize("data, message", [

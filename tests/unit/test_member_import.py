@@ -10,7 +10,6 @@ from chalicelib.domain.model import (
     Address,
     Category,
     Contact,
-    Membership,
     MembershipStatus,
     Organisation,
     Role,
