@@ -5,6 +5,7 @@ from chalicelib import jobs
 from chalicelib.config import CAMPAIGN_WORKERS, campaign_queue_name
 from chalicelib.web import (
     admin_data_routes,
+    admin_requests_routes,
     admin_routes,
     admin_settings_routes,
     auth_routes,
@@ -27,6 +28,7 @@ app.register_blueprint(member_routes.bp)
 app.register_blueprint(admin_routes.bp)
 app.register_blueprint(admin_settings_routes.bp)
 app.register_blueprint(admin_data_routes.bp)
+app.register_blueprint(admin_requests_routes.bp)
 app.register_blueprint(dev_routes.bp)
 app.register_blueprint(campaign_routes.bp)
 app.register_blueprint(renewal_routes.bp)
@@ -38,6 +40,12 @@ app.register_blueprint(public_routes.bp)
 def retry_pending_emails(event):
     """Send the outbox emails whose earlier attempt failed."""
     return jobs.retry_pending_emails()
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES))
+def issue_pending_invoices(event):
+    """Issue the invoices of requests left ready to invoice (the automatic issue failed)."""
+    return jobs.issue_pending_invoices()
 
 
 @app.schedule(Cron(0, 5, "*", "*", "?", "*"))

@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 LOCAL_STAGE = "local"
 # Campaign chunks consumed at once (the SQS event source's maximum concurrency): each
@@ -33,6 +34,7 @@ class Config:
     campaign_queue: str = ""
     # A campaign chunk stops and re-queues its remainder after this long (Lambda allows 900 s).
     campaign_work_seconds: int = 600
+    aws_endpoint_url: str = ""  # a local stand-in for every AWS service (make run), else AWS itself
 
     @property
     def is_local(self) -> bool:
@@ -45,6 +47,15 @@ class Config:
 
     def table_name(self, name: str) -> str:
         return f"{self.table_prefix}{name}"
+
+    @property
+    def documents_origin(self) -> str:
+        """Where presigned document links point (the storage adapter signs virtual-hosted,
+        regional URLs): pages allow their download forms to be redirected there."""
+        if self.aws_endpoint_url:
+            parts = urlsplit(self.aws_endpoint_url)
+            return f"{parts.scheme}://{parts.netloc}"
+        return f"https://{self.documents_bucket}.s3.{self.region}.amazonaws.com"
 
 
 # A per-process secret is acceptable only where one process serves every request.
@@ -81,4 +92,5 @@ def get_config() -> Config:
         templates_dir=os.environ.get("TEMPLATES_DIR") or None,
         campaign_queue=campaign_queue_name(),
         campaign_work_seconds=int(os.environ.get("CAMPAIGN_WORK_SECONDS", "600")),
+        aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL", ""),
     )

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from .runtime import Runtime, get_runtime
-from .services import campaign, mail
+from .services import campaign, mail, renewal
 
 
 def retry_pending_emails(rt: Runtime | None = None) -> dict:
     sent = mail.retry_pending_emails(rt or get_runtime())
     return {"sent": sent}
+
+
+def issue_pending_invoices(rt: Runtime | None = None) -> dict:
+    return {"invoiced": renewal.issue_pending_invoices(rt or get_runtime())}
 
 
 def run_campaign_schedule(rt: Runtime | None = None) -> dict:

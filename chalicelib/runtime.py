@@ -113,6 +113,11 @@ class Runtime:
         return DynamoRenewals()
 
     @cached_property
+    def payments(self):
+        from .adapters.dynamo.payments import DynamoPayments
+        return DynamoPayments()
+
+    @cached_property
     def campaign_ledger(self):
         from .adapters.dynamo.campaign import DynamoCampaignLedger
         return DynamoCampaignLedger()

@@ -50,6 +50,14 @@ FUNCTIONS: dict[str, Access] = {
     ),
     # The outbox's retries: reads due messages through the ``pending`` index, sends them.
     "retry_pending_emails": Access(tables=("outbox",), send_email=True),
+    # Catch-up of automatic invoices: requests ready to invoice (``by_state`` index), the
+    # documents series and records, the PDF upload, the « facture disponible » emails.
+    "issue_pending_invoices": Access(
+        tables=("renewal_requests", "documents", "document_counters", "outbox", "audit"),
+        read_tables=("settings", "organisations", "contacts"),
+        bucket_write=(DOCUMENTS,),
+        send_email=True,
+    ),
     # Daily: opens the campaign on its date, records the run, queues one message per chunk of
     # the active organisations (a keys-only Scan).
     "run_campaign_schedule": Access(

@@ -28,6 +28,9 @@ ACTIONS = {
     "renewal.tier_decided": "Changement de tranche décidé",
     "renewal.invoiced": "Demande facturée",
     "renewal.cancelled": "Demande de renouvellement annulée",
+    "renewal.paid": "Demande entièrement payée",
+    "payment.recorded": "Paiement enregistré",
+    "membership.paid": "Adhésion enregistrée comme payée",
     "organisation.billing_updated": "Coordonnées de facturation corrigées par la structure",
     # staff administration
     "organisation.created": "Structure créée",

@@ -38,7 +38,10 @@ from .validation import check_email, check_postcode, check_siret
 
 PO_NUMBER_MAX = 50
 COMMENT_MAX = 1000
-MAX_PURCHASE_ORDER_BYTES = 5 * 1024 * 1024
+# API Gateway hands Lambda the upload base64-encoded, and a Lambda request is at most 6 MB:
+# 4 MiB of PDF (about 5.6 MB once encoded, with the form around it) is what surely arrives.
+MAX_PURCHASE_ORDER_BYTES = 4 * 1024 * 1024
+MAX_PURCHASE_ORDER_LABEL = "4 Mo"
 PDF_EOF_WINDOW = 1024  # "%%EOF" must appear within the file's last KiB
 
 # Form field → the longest value accepted (the form's own maxlength attributes match).
@@ -470,7 +473,7 @@ def check_purchase_order(number: str, pdf: bytes | None, requirement: PublicBuye
 def pdf_problem(data: bytes) -> str:
     """What is wrong with an uploaded PDF, in French; "" when it is acceptable."""
     if len(data) > MAX_PURCHASE_ORDER_BYTES:
-        return "Ce fichier dépasse 5 Mo : envoyez une version plus légère de votre bon de commande."
+        return f"Ce fichier dépasse {MAX_PURCHASE_ORDER_LABEL} : envoyez une version plus légère de votre bon de commande."
     if not data.startswith(b"%PDF-"):
         return "Ce fichier n'est pas un PDF : envoyez votre bon de commande au format PDF."
     if b"%%EOF" not in data[-PDF_EOF_WINDOW:]:

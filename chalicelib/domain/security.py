@@ -32,6 +32,9 @@ class Session:
     role: str
     created_at: datetime
     last_seen_at: datetime
+    # The organisation's name when the session was opened: « Mes adhésions » shows it without
+    # reading the organisation item (a renaming shows there from the next login).
+    org_name: str = ""
 
     def expired(self, now: datetime, idle_limit: timedelta, absolute_limit: timedelta) -> bool:
         return now - self.last_seen_at >= idle_limit or now - self.created_at >= absolute_limit

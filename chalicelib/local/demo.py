@@ -1,7 +1,9 @@
-"""Demo data for ``make run``: an association, two tariff grids, members with history."""
+"""Demo data for ``make run``: an association, tariff grids, members with history, and
+(``load_demo_requests``) renewal requests of the last two seasons for the staff dashboard."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from ..domain.association import AssociationSettings
@@ -16,7 +18,10 @@ from ..domain.model import (
     Role,
     Tier,
 )
-from ..runtime import Runtime
+from ..domain.renewal import initial_state
+from ..domain.renewal_request import BillingDetails, HistoryEntry, RenewalRequest
+from ..domain.season import CampaignOpening, campaign_opens_on
+from ..runtime import PARIS, Runtime
 
 DEMO_PASSWORD = "Tilleul-Platane-Erable-2026"
 
@@ -144,3 +149,58 @@ def load_demo_data(rt: Runtime) -> list[tuple[str, str, str]]:
     rt.contacts.add(Contact(rt.id_factory(), STAFF[1], STAFF[0], Role.STAFF, None, password_hash))
     logins.append((STAFF[0], STAFF[1], "équipe (administration)"))
     return logins
+
+
+# Renewal requests of the last two seasons: (organisation, seasons ago, days after the
+# campaign opened, days until paid — or None: cancelled after 40 days). The two
+# organisations the tests log in with (Montclair, Saint-Aubin) have none: their seasons'
+# memberships were recorded directly, which the dashboard shows apart.
+DEMO_REQUESTS = [
+    ("org-val-fleuri", 1, 2, 30), ("org-durand", 1, 9, 45), ("org-beaulieu", 1, 38, 60),
+    ("org-federation", 1, 50, 30), ("org-grand-port", 1, 66, None),
+    ("org-val-fleuri", 0, 1, 25), ("org-beaulieu", 0, 14, 40), ("org-federation", 0, 21, 30),
+    ("org-grand-port", 0, 45, 50),
+]
+
+
+def load_demo_requests(rt: Runtime) -> int:
+    """Add the demo's renewal requests (after ``load_demo_data``); return how many were stored.
+
+    Seasons are the calendar year and the one before, as the demo memberships; requests are
+    dated from each campaign's opening, and a step that would lie in the future is left out.
+    Paid requests carry no invoice: the demo issues no documents (no PDF rendering at start).
+    """
+    now, year = rt.clock(), rt.today().year
+    opening = CampaignOpening.parse(rt.association().campaign_opening)
+    staff = rt.contacts.find_by_email(STAFF[1])
+    stored = 0
+    for org_id, seasons_ago, after_days, paid_after in DEMO_REQUESTS:
+        season = year - seasons_ago
+        opens = campaign_opens_on(season, opening) + timedelta(days=after_days)
+        submitted = datetime.combine(opens, time(10, 15), PARIS)
+        if submitted > now:
+            continue
+        org = rt.organisations.get(org_id)
+        contact = rt.contacts.for_organisation(org_id)[0]
+        membership = next(m for m in rt.memberships.for_organisation(org_id) if m.year in (season, season - 1))
+        tier = rt.tariffs.grid(season).tier(membership.tier_code)
+        state = initial_state(False, False, False)
+        request = RenewalRequest(
+            org_id=org_id, year=season, attempt=1, state=state, submitted_at=submitted,
+            submitted_by=contact.contact_id, submitted_by_name=contact.name, organisation_name=org.name,
+            category=org.category, public_buyer=org.public_buyer, billing=BillingDetails.of(org),
+            tier_code=tier.code, tier_label=tier.label, amount=tier.amount, offered_tier_code=tier.code,
+            payment_method="virement", updated_at=submitted,
+            history=(HistoryEntry(submitted, "submitted", contact.contact_id, state),),
+        )
+        if paid_after is None:
+            if submitted + timedelta(days=40) <= now:
+                request = request.cancelled(submitted + timedelta(days=40), staff.contact_id,
+                                            "Adhésion non reconduite cette année.")
+        else:
+            request = request.with_invoice("", submitted + timedelta(minutes=1))
+            if submitted + timedelta(days=paid_after) <= now:
+                request = request.paid(submitted + timedelta(days=paid_after), staff.contact_id)
+        rt.renewals.add(request)
+        stored += 1
+    return stored

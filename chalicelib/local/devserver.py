@@ -51,12 +51,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from app import app
     from chalicelib.adapters.local_aws import create_resources
-    from chalicelib.local.demo import DEMO_PASSWORD, load_demo_data
+    from chalicelib.local.demo import DEMO_PASSWORD, load_demo_data, load_demo_requests
     from chalicelib.runtime import get_runtime
 
     rt = get_runtime()
     create_resources(rt.config)
     logins = load_demo_data(rt)
+    load_demo_requests(rt)  # the staff dashboard's curves; the test fixture leaves them out
 
     config = ChaliceConfig.create(chalice_stage="local", app_name=app.app_name, project_dir=str(ROOT))
     server = create_local_server(app, config, "127.0.0.1", args.port)

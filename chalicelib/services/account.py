@@ -20,8 +20,16 @@ class AccountView:
 
 
 @dataclass(frozen=True)
+class OrganisationName:
+    """All « Mes adhésions » shows of the organisation itself."""
+
+    org_id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class MembershipsView:
-    organisation: Organisation
+    organisation: OrganisationName
     year: int
     current: Membership | None
     last_validated: Membership | None
@@ -52,10 +60,31 @@ def account_overview(rt: Runtime, session: Session) -> AccountView:
 
 
 def memberships_overview(rt: Runtime, session: Session) -> MembershipsView:
-    org = _member_organisation(rt, session)
-    history = rt.memberships.for_organisation(org.org_id)
+    """« Mes adhésions » in four DynamoDB requests: the session (read before this), then one
+    Query each on the organisation's memberships, renewal requests and documents.
+
+    The organisation item is not read: the page shows only the organisation's name, and the
+    session carries it from login (``Session.org_name``). A renaming by staff therefore shows
+    on this page from the contact's next login (a session lasts 12 hours at most); every
+    other page, and every document, reads the organisation itself. Sessions opened before
+    ``org_name`` existed have none: the organisation is read then, as before.
+    ``renewal_status`` only needs the organisation's id, which ``OrganisationName`` has.
+
+    Considered and not chosen: keeping memberships, requests and documents in one table
+    partition (one Query, but three repositories and the campaign's bulk reads would move
+    to a shared table), and one BatchGetItem (none of the three lists can be read by key).
+    """
+    if session.org_id is None:
+        raise Forbidden()
+    org_id = session.org_id
+    if session.org_name:
+        org = OrganisationName(org_id, session.org_name)
+    else:
+        full = _member_organisation(rt, session)
+        org = OrganisationName(full.org_id, full.name)
+    history = rt.memberships.for_organisation(org_id)
     year = rt.today().year
     current = next((m for m in history if m.year == year), None)
     return MembershipsView(org, year, current, last_validated(history), history,
-                           documents=list_documents(rt, org.org_id),
+                           documents=list_documents(rt, org_id),
                            renewal=renewal_status(rt, org, history))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from ..domain.errors import ConcurrentUpdate, DomainError, ValidationError
@@ -72,7 +72,9 @@ def login(rt: Runtime, email: str, password: str, source_ip: str = "") -> LoginR
     if rt.hasher.needs_rehash(contact.password_hash):
         rt.contacts.set_password_hash(contact.contact_id, rt.hasher.hash(password), None)
     token = rt.token_factory()
-    session = Session(hash_token(token), contact.contact_id, contact.org_id, contact.role.value, now, now)
+    org = rt.organisations.get(contact.org_id) if contact.org_id else None
+    session = Session(hash_token(token), contact.contact_id, contact.org_id, contact.role.value, now, now,
+                      org_name=org.name if org else "")
     idle, absolute = _limits(rt)
     rt.sessions.add(session, session.expires_at(idle, absolute))
     record(rt, "login.success", actor=contact.contact_id, target=contact.email, org_id=contact.org_id, ip=source_ip)
@@ -93,8 +95,7 @@ def resolve_session(rt: Runtime, token: str | None) -> Session | None:
         rt.sessions.delete(token_hash)
         return None
     if session.needs_touch(now):
-        touched = Session(session.token_hash, session.contact_id, session.org_id, session.role,
-                          session.created_at, now)
+        touched = replace(session, last_seen_at=now)
         rt.sessions.touch(token_hash, now, touched.expires_at(idle, absolute))
         session = touched
     return session

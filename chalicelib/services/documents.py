@@ -238,11 +238,14 @@ def issue_invoice(rt: Runtime, *, org_id: str, year: int, tier_code: str, tier_l
     )
     document_id = _derived_id("invoice", request_id) if request_id else rt.id_factory()
     if request_id and (already := rt.documents.get(document_id)) is not None:
+        _send_invoice_available(rt, org, already.content)  # in case a crash came between (sent once)
         return already.content
     try:
         stored = _issue(rt, draft, document_id, request_id=request_id or "")
     except AlreadyExists:
-        return _existing(rt, document_id).content
+        stored = _existing(rt, document_id)
+        _send_invoice_available(rt, org, stored.content)
+        return stored.content
     invoice: Invoice = stored.content
     record(rt, "document.invoice_issued", actor="system", target=invoice.number, org_id=org_id,
            after={"number": invoice.number, "year": year, "total": str(invoice.totals.gross),
@@ -252,12 +255,16 @@ def issue_invoice(rt: Runtime, *, org_id: str, year: int, tier_code: str, tier_l
 
 
 def _send_invoice_available(rt: Runtime, org: Organisation, invoice: Invoice) -> None:
-    """« Votre facture est disponible » to each active contact: a link to « Mes adhésions », never the PDF."""
+    """« Votre facture est disponible » to each active contact: a link to « Mes adhésions », never the PDF.
+
+    The outbox id is derived from the invoice and the contact: calling this again after a
+    crash queues nothing twice and sends only what was still pending.
+    """
     contacts = [c for c in rt.contacts.for_organisation(org.org_id) if c.active and c.role is Role.CONTACT]
     for contact in contacts:
         try:
             send_email(rt, kind="invoice_available", template="invoice_available", recipients=[contact.email],
-                       contact=contact, organisation=org, invoice=invoice, totals=invoice.totals,
+                       message_id=f"invoice.{invoice.number}.{contact.contact_id}", contact=contact, organisation=org, invoice=invoice, totals=invoice.totals,
                        link=f"{rt.config.base_url}{MEMBERSHIPS_PATH}")
         except Exception:  # the invoice is issued; a lost notice must not turn it into an error
             log.exception("invoice %s: notice to a contact not queued", invoice.number)

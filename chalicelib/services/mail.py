@@ -30,8 +30,10 @@ def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str],
     """Queue an email in the outbox and try to send it now; return the outbox id.
 
     The message is stored before any attempt, so an SES failure never loses it:
-    ``retry_pending_emails`` sends it later. A caller that may repeat itself passes a
-    ``message_id`` of its own: a second call with it sends nothing new, it only delivers
+    ``retry_pending_emails`` sends it later. It is stored already taken by this call for
+    ``SEND_LEASE`` (one write, where storing then claiming took two); a crash before SES
+    leaves it to the retries once the lease is over. A caller that may repeat itself passes
+    a ``message_id`` of its own: a second call with it sends nothing new, it only delivers
     the stored message if that one is still pending and due.
     """
     association = rt.association()
@@ -42,14 +44,16 @@ def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str],
         subject=subject, text=text, html=html, sent_at=now, reply_to=association.contact_email,
     )
     message_id = message_id or rt.id_factory()
+    message = OutboxMessage(
+        message_id=message_id, kind=kind, recipients=tuple(recipients), subject=subject, raw=raw,
+        status="pending", attempts=1, created_at=now, next_attempt_at=now + SEND_LEASE,
+    )
     try:
-        rt.outbox.add(OutboxMessage(
-            message_id=message_id, kind=kind, recipients=tuple(recipients), subject=subject, raw=raw,
-            status="pending", attempts=0, created_at=now, next_attempt_at=now,
-        ))
-    except AlreadyExists:
-        pass  # stored by an earlier attempt: deliver that one, if still pending
-    deliver(rt, message_id)
+        rt.outbox.add(message)
+    except AlreadyExists:  # stored by an earlier attempt: deliver that one, if still pending
+        deliver(rt, message_id)
+        return message_id
+    _send(rt, message, now)
     return message_id
 
 
@@ -60,14 +64,19 @@ def deliver(rt: Runtime, message_id: str) -> bool:
         msg = rt.outbox.claim(message_id, now, SEND_LEASE)
     except ConcurrentUpdate:
         return False
+    return _send(rt, msg, now)
+
+
+def _send(rt: Runtime, msg: OutboxMessage, now) -> bool:
+    """Hand a message this worker holds to SES, then mark it sent (or failed, for a retry)."""
     try:
         rt.mailer.send_raw(rt.config.sender_email, list(msg.recipients), msg.raw)
     except Exception as error:  # any SES or network failure: keep it for later
         retry_at = None if msg.attempts >= MAX_ATTEMPTS else now + backoff(msg.attempts)
-        log.warning("email %s not sent (attempt %s): %s", message_id, msg.attempts, error)
-        rt.outbox.mark_failed(message_id, f"{type(error).__name__}: {error}", retry_at)
+        log.warning("email %s not sent (attempt %s): %s", msg.message_id, msg.attempts, error)
+        rt.outbox.mark_failed(msg.message_id, f"{type(error).__name__}: {error}", retry_at)
         return False
-    rt.outbox.mark_sent(message_id, rt.clock())
+    rt.outbox.mark_sent(msg.message_id, rt.clock())
     return True
 
 

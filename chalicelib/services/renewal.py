@@ -11,6 +11,7 @@ a member's form):
 - ``record_purchase_order`` — a PO number and/or PDF, from a member or staff;
 - ``decide_tier`` — staff settle a requested tier change;
 - ``mark_invoiced`` — called by the documents service once it has issued the invoice;
+- ``mark_paid`` — called by the payments service once the invoice is fully paid;
 - ``cancel_request`` — staff cancel; the member may then submit again.
 
 Decisions:
@@ -36,7 +37,7 @@ from datetime import date
 from ..domain.association import PAYMENT_METHOD_LABELS
 from ..domain.errors import AlreadyExists, ConcurrentUpdate, DomainError, Forbidden, NotFound, ValidationError
 from ..domain.model import Contact, Membership, Organisation, Tier, last_validated
-from ..domain.renewal import RequestEvent, RequestState
+from ..domain.renewal import InvalidTransition, RequestEvent, RequestState
 from ..domain.renewal_request import (
     BillingDetails,
     RenewalForm,
@@ -48,6 +49,7 @@ from ..domain.renewal_request import (
 )
 from ..domain.season import CampaignOpening, campaign_opens_on, renewal_year
 from ..runtime import Runtime
+from . import documents
 from .audit import record
 from .mail import send_email
 
@@ -224,8 +226,7 @@ def submit_renewal_request(rt: Runtime, org_id: str, contact_id: str, answers: d
                before=_billing_dict(BillingDetails.of(org)), after=_billing_dict(submission.billing),
                request=stored.reference)
     _send_submission_emails(rt, stored, contact)
-    _entered(rt, None, stored)
-    return SubmitResult(stored, True)
+    return SubmitResult(_entered(rt, None, stored), True)
 
 
 def _billing_dict(b: BillingDetails) -> dict:
@@ -294,8 +295,7 @@ def record_purchase_order(rt: Runtime, org_id: str, year: int, *, actor_id: str,
                   "purchase_order_file": bool(after.purchase_order_file)})
     _email(rt, after, "purchase_order", f"po{len(after.history)}", [rt.association().staff_notification_email],
            template="renewal_purchase_order")
-    _entered(rt, before, after)
-    return after
+    return _entered(rt, before, after)
 
 
 def decide_tier(rt: Runtime, org_id: str, year: int, tier_code: str, *, decided_by: str,
@@ -322,8 +322,7 @@ def decide_tier(rt: Runtime, org_id: str, year: int, tier_code: str, *, decided_
            after={"state": after.state.value, "tier": after.tier_code}, note=note)
     _email(rt, after, "tier_decision", "tier", _contact_emails(rt, org_id), template="renewal_tier_decision",
            accepted=after.history[-1].action == RequestEvent.TIER_ACCEPTED.value, note=note)
-    _entered(rt, before, after)
-    return after
+    return _entered(rt, before, after)
 
 
 def mark_invoiced(rt: Runtime, org_id: str, year: int, invoice_number: str) -> RenewalRequest:
@@ -341,6 +340,25 @@ def mark_invoiced(rt: Runtime, org_id: str, year: int, invoice_number: str) -> R
     if after is not before:
         record(rt, "renewal.invoiced", actor="system", target=after.reference, org_id=org_id,
                after={"state": after.state.value, "invoice_number": invoice_number})
+    return after
+
+
+def mark_paid(rt: Runtime, org_id: str, year: int, *, by: str) -> RenewalRequest:
+    """Move the season's INVOICED request to PAID once its invoice is fully paid (idempotent).
+
+    Called by ``services.payments``, which checks the payments first and then extends the
+    membership. Calling it again on a PAID request changes nothing and records nothing:
+    with optimistic locking, exactly one caller makes the transition. A request in another
+    state raises InvalidTransition.
+    """
+    def change(r: RenewalRequest) -> RenewalRequest:
+        return r if r.state is RequestState.PAID else r.paid(rt.clock(), by)
+
+    before, after = _change(rt, org_id, year, change)
+    if after is not before:
+        record(rt, "renewal.paid", actor=by, target=after.reference, org_id=org_id,
+               before={"state": before.state.value},
+               after={"state": after.state.value, "invoice_number": after.invoice_number})
     return after
 
 
@@ -376,26 +394,65 @@ def requests_ready_to_invoice(rt: Runtime, year: int | None = None) -> list[Rene
     return rt.renewals.in_state(RequestState.READY_TO_INVOICE, year)
 
 
+def issue_pending_invoices(rt: Runtime, limit: int = 200) -> int:
+    """Issue the invoices the automatic hook could not (S3, SES or a crash in between).
+
+    Each request READY_TO_INVOICE goes through the same path as the hook, which is
+    idempotent per request: a request whose invoice was issued but not yet recorded gets
+    that invoice back, never a second number. One request failing does not stop the
+    others; the job runs again later. Returns how many requests were invoiced.
+    """
+    done = 0
+    for request in rt.renewals.in_state(RequestState.READY_TO_INVOICE, limit=limit):
+        try:
+            if _ready_to_invoice(rt, request).state is RequestState.INVOICED:
+                done += 1
+        except Exception:
+            log.exception("request %s: invoice still not issued", request.reference)
+    return done
+
+
 # --- after a change --------------------------------------------------------------------
 
 
-def _entered(rt: Runtime, before: RenewalRequest | None, after: RenewalRequest) -> None:
-    """Hooks run once a request has been saved in a new state."""
+def _entered(rt: Runtime, before: RenewalRequest | None, after: RenewalRequest) -> RenewalRequest:
+    """Hooks run once a request has been saved in a new state; returns the request as they leave it."""
     if after.state is RequestState.READY_TO_INVOICE and (before is None or before.state is not after.state):
         try:
-            _ready_to_invoice(rt, after)
+            return _ready_to_invoice(rt, after)
         except Exception:  # the request is saved; the invoice job catches up
             log.exception("request %s ready to invoice: follow-up failed", after.reference)
+    return after
 
 
-def _ready_to_invoice(rt: Runtime, request: RenewalRequest) -> None:
+def _ready_to_invoice(rt: Runtime, request: RenewalRequest) -> RenewalRequest:
     """The request needs no decision and no purchase order any more: its invoice can be issued.
 
-    The one place where the automatic invoice is triggered: the documents service (issue 4)
-    issues the invoice from here and then calls ``mark_invoiced``. The request is already
+    The one place where the automatic invoice is triggered: the documents service issues
+    the invoice (idempotent per request reference), then the request moves to INVOICED. The request is already
     saved, so a failure here never fails the member's action (``_entered`` logs it), and
     ``requests_ready_to_invoice`` lets a job catch up.
     """
+    invoice = documents.issue_invoice(
+        rt, org_id=request.org_id, year=request.year, tier_code=request.tier_code, tier_label=request.tier_label,
+        amount=request.amount, po_number=request.purchase_order_number, service_code=request.billing.service_code,
+        request_id=request.reference,
+    )
+    return mark_invoiced(rt, request.org_id, request.year, invoice.number)
+
+
+def invoice_request(rt: Runtime, org_id: str, year: int) -> RenewalRequest:
+    """Staff issue the invoice of a request left READY_TO_INVOICE (the automatic issue failed).
+
+    The same path as the automatic hook, so never a second invoice for the request.
+    Raises NotFound without a request, InvalidTransition (409) in any other state.
+    """
+    current = rt.renewals.latest(org_id, year)
+    if current is None:
+        raise NotFound(f"Aucune demande de renouvellement {year} n'est enregistrée.")
+    if current.state is not RequestState.READY_TO_INVOICE:
+        raise InvalidTransition(current.state, RequestEvent.INVOICE_ISSUED)
+    return _ready_to_invoice(rt, current)
 
 
 def _contact_emails(rt: Runtime, org_id: str, exclude: str = "") -> list[tuple[Contact, str]]:

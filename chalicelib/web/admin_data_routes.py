@@ -39,6 +39,41 @@ def export_contacts():
     return csv_response(file.filename, file.text)
 
 
+@route(bp, "/admin/exports/paiements.csv")
+def export_payments():
+    """The payments recorded, as CSV; ``?annee=2027`` keeps one membership year."""
+    from ..domain.validation import check_year
+    from ..services import payments
+
+    ctx = context_for(bp.current_request)
+    actor = staff_id(ctx)
+    year_text = ctx.query("annee", 10)
+    try:
+        year = check_year(year_text) if year_text else None
+    except ValueError as error:
+        raise ValidationError({"annee": str(error)}, str(error)) from None
+    file = payments.payments_csv(ctx.rt, year=year, actor=actor)
+    return csv_response(file.filename, file.text)
+
+
+@route(bp, "/admin/exports/factures.csv")
+def export_invoices():
+    """The invoices issued, as CSV; ``?annee=2027`` keeps one membership year."""
+    ctx = context_for(bp.current_request)
+    actor = staff_id(ctx)
+    file = exports.export_invoices(ctx.rt, actor, exports.parse_export_year(ctx.query("annee", 10)))
+    return csv_response(file.filename, file.text)
+
+
+@route(bp, "/admin/exports/avoirs.csv")
+def export_credit_notes():
+    """The credit notes issued (negative amounts), as CSV; ``?annee=2027`` keeps one membership year."""
+    ctx = context_for(bp.current_request)
+    actor = staff_id(ctx)
+    file = exports.export_credit_notes(ctx.rt, actor, exports.parse_export_year(ctx.query("annee", 10)))
+    return csv_response(file.filename, file.text)
+
+
 # --- import -------------------------------------------------------------------------------
 
 def _import_page(ctx, *, errors=None, status=200):

@@ -1,8 +1,6 @@
 """Helpers shared by the staff pages: staff check, notices after a redirect, CSV and uploads."""
 from __future__ import annotations
 
-import email.parser
-import email.policy
 from urllib.parse import quote
 
 from chalice import Response
@@ -33,6 +31,13 @@ NOTICES = {
     "version-publiee": "La nouvelle version de la grille est publiée ; la précédente est archivée.",
     "version-abandonnee": "La nouvelle version a été abandonnée.",
     "parametres": "Les paramètres ont été enregistrés.",
+    "tranche-decidee": "La décision sur la tranche est enregistrée ; les contacts de la structure ont été prévenus par courriel.",
+    "bon-de-commande": "Le bon de commande a été enregistré.",
+    "facture-emise": "La facture a été émise ; les contacts de la structure ont été prévenus par courriel.",
+    "paiement": "Le paiement a été enregistré.",
+    "paiement-solde": "Le paiement a été enregistré : la facture est soldée et l'adhésion renouvelée.",
+    "demande-annulee": "La demande a été annulée.",
+    "demande-annulee-avoir": "La demande a été annulée et l'avoir de la facture a été émis.",
 }
 
 
@@ -75,6 +80,9 @@ def multipart_form(ctx: RequestContext, fields: dict[str, int], max_file_bytes: 
     raw = ctx.request.raw_body or b""
     if len(raw) > max_file_bytes + 64 * 1024:
         raise PayloadTooLarge("Le fichier dépasse la taille acceptée (2 Mo).")
+    import email.parser  # here, not at import: only the few upload forms need it
+    import email.policy
+
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
     if not message.is_multipart():

@@ -1,12 +1,14 @@
-"""Staff pages under ``/admin`` (staff role only): home, organisations, contacts, team."""
+"""Staff pages under ``/admin`` (staff role only): home, dashboard, organisations, contacts, team."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
+from ..domain.chart import percent
 from ..domain.errors import ValidationError
 from ..domain.members import CONTACT_FIELDS, ORGANISATION_FIELDS, organisation_values
 from ..domain.model import CATEGORY_LABELS, PublicBuyerRequirement, Role
 from ..services import admin_members as members
+from ..services import dashboard as dashboards
 from .admin_http import notice, staff_id, with_notice
 from .http import context_for, redirect, render
 from .routes import FORM, route
@@ -26,6 +28,21 @@ def staff_home():
     session = ctx.require_staff()
     me = ctx.rt.contacts.get(session.contact_id)
     return render(ctx, "admin/home.html", me=me)
+
+
+@route(bp, "/admin/tableau-de-bord")
+def dashboard():
+    """The season at a glance: organisations by state, renewal rate against last season, who has not renewed."""
+    ctx = context_for(bp.current_request)
+    staff_id(ctx)
+    current = dashboards.current_season(ctx.rt)
+    errors = {}
+    try:
+        season = dashboards.parse_season(ctx.query("annee", 10), current)
+    except ValidationError as error:
+        season, errors = current, error.errors
+    return render(ctx, "admin/dashboard.html", status=400 if errors else 200, errors=errors,
+                  view=dashboards.build_dashboard(ctx.rt, season), percent=percent)
 
 
 # --- organisations ------------------------------------------------------------------------

@@ -9,10 +9,8 @@ from datetime import date, datetime, time
 from chalice import Blueprint
 
 from .. import jobs
-from ..domain.campaign import MessageKind
 from ..domain.errors import NotFound
 from ..runtime import PARIS, utc_now
-from ..services.campaign import ChunkFailed
 from .http import context_for, render
 from .routes import FORM, route
 
@@ -76,6 +74,9 @@ def tasks():
 @route(bp, "/_dev/taches", methods=["POST"], content_types=FORM)
 def run_task():
     """Run one task now, optionally as if today were another day (campaign dates)."""
+    from ..domain.campaign import MessageKind  # loaded here only: this page is for the local stage
+    from ..services.campaign import ChunkFailed
+
     ctx = context_for(bp.current_request)
     _local_only(ctx)
     form = ctx.form({"task": 40, "jour": 10})

@@ -6,14 +6,17 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote
 
 from chalice import Response
 
 from ..domain.errors import DomainError, Forbidden, ValidationError
-from ..domain.security import Session
 from ..runtime import Runtime, get_runtime
 from ..services import auth
+
+if TYPE_CHECKING:
+    from ..domain.security import Session
 
 MAX_FORM_BYTES = 64 * 1024
 MAX_FIELDS = 60

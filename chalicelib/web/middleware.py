@@ -12,8 +12,10 @@ from .http import LoginRequired, context_for, current_path, login_redirect, rend
 
 log = logging.getLogger(__name__)
 
+# « Éditer un devis » is a form whose answer redirects to a presigned link in the documents
+# bucket: form-action must allow that origin too, or the browser stops the download.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+       "form-action 'self' {documents}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 CHALICE_ERRORS = {
     405: "Cette méthode n'est pas acceptée pour cette adresse.",
@@ -50,7 +52,7 @@ def _translate_chalice_error(ctx, response: Response) -> Response:
 
 def _secure_headers(ctx, response: Response) -> None:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("Content-Security-Policy", CSP.format(documents=ctx.rt.config.documents_origin))
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers.setdefault("Referrer-Policy", "same-origin")

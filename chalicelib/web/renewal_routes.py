@@ -4,14 +4,17 @@ The organisation is always the session's: no organisation id is read from a form
 """
 from __future__ import annotations
 
-from email import policy
-from email.parser import BytesParser
-
 from chalice import Blueprint
 
 from ..domain.errors import NotFound, ValidationError
 from ..domain.model import PublicBuyerRequirement
-from ..domain.renewal_request import FIELD_LIMITS, MAX_PURCHASE_ORDER_BYTES, PO_NUMBER_MAX, RenewalForm
+from ..domain.renewal_request import (
+    FIELD_LIMITS,
+    MAX_PURCHASE_ORDER_BYTES,
+    MAX_PURCHASE_ORDER_LABEL,
+    PO_NUMBER_MAX,
+    RenewalForm,
+)
 from ..services import renewal
 from .http import BadEncoding, PayloadTooLarge, context_for, redirect, render
 from .routes import FORM, route
@@ -25,7 +28,7 @@ FORM_PATH = "/mon-compte/adhesions/renouveler"
 SUBMIT_FIELDS = {name: max(limit * 4, 200) for name, limit in FIELD_LIMITS.items()}
 PO_FIELDS = {"annee": 4, "purchase_order_number": PO_NUMBER_MAX * 4}
 # Bodies above this are refused unread. Below it the body is parsed, so that a PDF just over
-# 5 MB gets its message next to the field (the domain checks the exact limit).
+# the limit gets its message next to the field (the domain checks the exact limit).
 MAX_UPLOAD_BODY = 2 * MAX_PURCHASE_ORDER_BYTES
 
 
@@ -80,7 +83,7 @@ def renewal_request(year):
 
 @route(bp, "/mon-compte/adhesions/bon-de-commande", methods=["POST"], content_types=MULTIPART + FORM)
 def purchase_order_submit():
-    """The purchase order sent later: its number and/or its PDF (at most 5 MB)."""
+    """The purchase order sent later: its number and/or its PDF (at most 4 MiB)."""
     ctx = context_for(bp.current_request)
     session = ctx.require_member()
     fields, pdf = _purchase_order_form(ctx)
@@ -122,7 +125,7 @@ def _purchase_order_form(ctx) -> tuple[dict[str, str], bytes | None]:
         return ctx.form(PO_FIELDS), None
     raw = request.raw_body or b""
     if len(raw) > MAX_UPLOAD_BODY:
-        raise PayloadTooLarge("Le fichier dépasse 5 Mo : envoyez une version plus légère de votre bon de commande.")
+        raise PayloadTooLarge(f"Le fichier dépasse {MAX_PURCHASE_ORDER_LABEL} : envoyez une version plus légère de votre bon de commande.")
     values, files = parse_multipart(raw, content_type)
     ctx.check_csrf(values)
     errors = {name: f"Ce champ est trop long ({limit} caractères au plus)."
@@ -138,6 +141,9 @@ def parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], dic
     Returns (text fields, file contents by field name); the first value of a name wins.
     File names and declared types are ignored: files are judged by their content.
     """
+    from email import policy  # here, not at import: only the purchase order upload needs it
+    from email.parser import BytesParser
+
     try:
         message = BytesParser(policy=policy.HTTP).parsebytes(
             b"Content-Type: " + content_type.encode("latin-1") + b"\r\nMIME-Version: 1.0\r\n\r\n" + body)

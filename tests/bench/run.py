@@ -33,7 +33,7 @@ def table(figures: list[Figure]) -> str:
         met = "" if f.met is None else ("yes" if f.met else "NO")
         rows.append((f.name, f"{f.value:g}", f.unit, target, met))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -46,7 +46,8 @@ def main() -> int:
     print(table(figures))
     out = os.environ.get("BENCH_JSON")
     if out:
-        data = {f.name: {"value": f.value, "unit": f.unit, "target": f.target, "met": f.met} for f in figures}
+        data = {f.name: {"value": f.value, "unit": f.unit, "target": f.target, "met": f.met, "note": f.note}
+                for f in figures}
         with open(out, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False, indent=2)
     return 0

@@ -1,6 +1,10 @@
 """« Mon compte » and « Mes adhésions »: a contact sees only their own organisation."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+from chalicelib.domain.security import hash_token
+from tests.bench.common import DynamoCounter
 from tests.functional.conftest import MEMBER, MEMBER_B
 
 
@@ -57,3 +61,36 @@ def test_footer_shows_the_association_contact_on_every_page(browser):
 def test_member_pages_are_never_cached(browser):
     browser.login(MEMBER)
     assert browser.get("/mon-compte/adhesions").headers["Cache-Control"] == "no-store"
+
+
+def test_mes_adhesions_takes_four_dynamodb_requests_and_no_scan(browser):
+    browser.login(MEMBER)
+    counter = DynamoCounter()
+    with counter.installed():
+        assert browser.get("/mon-compte/adhesions").status_code == 200
+    # the session, then the memberships, the renewal requests and the documents
+    assert counter.total <= 4, dict(counter.calls)
+    assert counter.calls.get("Scan", 0) == 0
+    assert "Ville de Montclair" in browser.text()
+
+
+def test_a_session_opened_before_it_carried_the_name_still_shows_it(browser):
+    from chalicelib.adapters.dynamo.tables import SessionTable
+
+    browser.login(MEMBER)
+    token = next(v for k, v in browser.cookies.items() if k.endswith("session"))
+    SessionTable(hash_token(token)).update(actions=[SessionTable.org_name.remove()])
+    browser.get("/mon-compte/adhesions")
+    assert browser.last.status_code == 200
+    assert "Ville de Montclair" in browser.text()
+
+
+def test_a_renamed_organisation_shows_at_once_on_mon_compte_and_from_the_next_login(browser, rt):
+    browser.login(MEMBER)
+    org = rt.organisations.get("org-montclair")
+    rt.organisations.update(replace(org, name="Ville nouvelle de Montclair"))
+    browser.get("/mon-compte")
+    assert "Ville nouvelle de Montclair" in browser.text()
+    browser.login(MEMBER)
+    browser.get("/mon-compte/adhesions")
+    assert "Ville nouvelle de Montclair" in browser.text()

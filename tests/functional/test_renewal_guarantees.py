@@ -64,7 +64,7 @@ def test_a_cancelled_request_lets_the_organisation_submit_again(rt, demo, campai
     response = browser.post(FORM, answers(wait_for_purchase_order="no", purchase_order_number="EJ-1"))
     assert response.headers["Location"].endswith("?enregistree=1")
     second, again = rt.renewals.latest(MONTCLAIR, 2027), rt.renewals.get(MONTCLAIR, 2027, 1)
-    assert (second.attempt, second.state, second.submitted_by_name) == (2, RequestState.READY_TO_INVOICE,
+    assert (second.attempt, second.state, second.submitted_by_name) == (2, RequestState.INVOICED,
                                                                          "Sophie Garnier")
     assert again.state is RequestState.CANCELLED and again.submitted_at == first.submitted_at
     assert len(rt.renewals.for_organisation(MONTCLAIR)) == 2
@@ -100,8 +100,8 @@ def test_the_membership_is_never_extended_by_the_request(rt, demo, campaign_open
     renewal.submit_renewal_request(rt, MONTCLAIR, contact_id(rt, MEMBER), answers(
         tier_choice="change", requested_tier="COL-4", tier_comment="52 000 habitants"))
     renewal.decide_tier(rt, MONTCLAIR, 2027, "COL-4", decided_by="staff")
-    renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id=contact_id(rt, MEMBER), number="EJ-5")
-    renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2027-00001")
+    invoiced = renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id=contact_id(rt, MEMBER), number="EJ-5")
+    assert invoiced.state is RequestState.INVOICED
     assert rt.memberships.for_organisation(MONTCLAIR) == before
     assert all(m.year != 2027 for m in before)
     assert {m.status for m in before} <= set(MembershipStatus)
@@ -117,14 +117,15 @@ def test_staff_decisions_and_invoicing_follow_the_state_machine(rt, demo, campai
     assert (refused.tier_code, refused.amount) == ("COL-3", 742)
     decision_mail = next(m for m in sent_emails() if "Votre tranche tarifaire 2027" in m.subject)
     assert "non retenue" in decision_mail.subject and "Population 2026 : 48 000" in decision_mail.text
-    ready = renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id="staff", number="EJ-8", by_staff=True)
-    assert ready.state is RequestState.READY_TO_INVOICE
-    assert [r.org_id for r in renewal.requests_ready_to_invoice(rt, 2027)] == [MONTCLAIR]
-    invoiced = renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2027-00001")
-    assert invoiced.state is RequestState.INVOICED and invoiced.invoice_number == "FAC-2027-00001"
-    assert renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2027-00001") == invoiced  # idempotent
+    # the PO was the last thing missing: the invoice is issued at once (dated 1 December 2026)
+    invoiced = renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id="staff", number="EJ-8", by_staff=True)
+    assert invoiced.state is RequestState.INVOICED and invoiced.invoice_number == "FAC-2026-00001"
+    invoice = rt.documents.by_number("FAC-2026-00001")
+    assert (invoice.org_id, invoice.year, invoice.total) == (MONTCLAIR, 2027, 742)
+    assert invoice.content.po_number == "EJ-8"
+    assert renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2026-00001") == invoiced  # idempotent
     with pytest.raises(InvalidTransition):
-        renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2027-00002")
+        renewal.mark_invoiced(rt, MONTCLAIR, 2027, "FAC-2026-00002")
     assert renewal.requests_ready_to_invoice(rt, 2027) == []
     assert [e.action for e in invoiced.history] == ["submitted", "tier_refused", "purchase_order_received",
                                                     "invoice_issued"]
@@ -152,4 +153,57 @@ def test_a_change_on_stale_data_is_retried_not_lost(rt, demo, campaign_open, mon
 
     monkeypatch.setattr(rt.renewals, "update", first_update_loses_the_race)
     after = renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id="x", number="EJ-1")
-    assert calls["n"] == 2 and after.state is RequestState.READY_TO_INVOICE
+    # the PO update is retried once, then the automatic invoice moves the request on
+    assert calls["n"] == 3 and after.state is RequestState.INVOICED
+
+
+def test_an_invoice_that_could_not_be_issued_is_caught_up_by_the_scheduled_function(rt, demo, campaign_open,
+                                                                                   monkeypatch):
+    from chalice.test import Client
+
+    import app as application
+
+    real_put = rt.storage.put
+
+    def s3_down(*args, **kwargs):
+        raise ConnectionError("S3 unreachable")
+
+    monkeypatch.setattr(rt.storage, "put", s3_down)
+    result = renewal.submit_renewal_request(rt, MONTCLAIR, contact_id(rt, MEMBER), answers(
+        wait_for_purchase_order="no", purchase_order_number="EJ-1"))
+    assert result.created and result.request.state is RequestState.READY_TO_INVOICE  # saved all the same
+    assert rt.documents.for_organisation(MONTCLAIR) == []  # no record without its PDF, no number taken
+    monkeypatch.setattr(rt.storage, "put", real_put)
+
+    with Client(application.app) as client:
+        event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                resources=["arn:aws:events:eu-west-3:123456789012:rule/x"])
+        assert client.lambda_.invoke("issue_pending_invoices", event).payload == {"invoiced": 1}
+        assert client.lambda_.invoke("issue_pending_invoices", event).payload == {"invoiced": 0}
+    request = rt.renewals.latest(MONTCLAIR, 2027)
+    assert request.state is RequestState.INVOICED and request.invoice_number == "FAC-2026-00001"
+    notices = [m for m in sent_emails() if "facture" in m.subject.lower() and "disponible" in m.subject.lower()]
+    assert sorted(m.recipients[0] for m in notices) == sorted(
+        c.email for c in rt.contacts.for_organisation(MONTCLAIR) if c.active)
+
+
+def test_a_crash_after_the_invoice_is_issued_gives_the_same_invoice_and_one_email(rt, demo, campaign_open,
+                                                                                  monkeypatch):
+    real = renewal.mark_invoiced
+    crashes = {"n": 0}
+
+    def crash_once(*args, **kwargs):
+        if crashes["n"] == 0:
+            crashes["n"] += 1
+            raise RuntimeError("Lambda timed out")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(renewal, "mark_invoiced", crash_once)
+    renewal.submit_renewal_request(rt, MONTCLAIR, contact_id(rt, MEMBER), answers(
+        wait_for_purchase_order="no", purchase_order_number="EJ-1"))
+    assert rt.renewals.latest(MONTCLAIR, 2027).state is RequestState.READY_TO_INVOICE
+    assert renewal.issue_pending_invoices(rt) == 1
+    [invoice] = [d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind.value == "invoice"]
+    assert rt.renewals.latest(MONTCLAIR, 2027).invoice_number == invoice.number
+    notices = [m for m in sent_emails() if "disponible" in m.subject.lower()]
+    assert len(notices) == len({m.recipients for m in notices})  # one per contact, none twice

@@ -62,16 +62,17 @@ def test_mes_adhesions_offers_the_purchase_order_form_while_one_is_awaited(await
     html = awaiting.text()
     assert "Transmettre le bon de commande" in html
     assert 'enctype="multipart/form-data"' in html
-    assert 'type="file"' in html and "5 Mo au plus" in html
+    assert 'type="file"' in html and "4 Mo au plus" in html
 
 
-def test_number_and_pdf_move_the_request_to_ready_to_invoice(awaiting, rt):
+def test_number_and_pdf_get_the_request_invoiced(awaiting, rt):
     response = send_po(awaiting, number="EJ-2027-0042")
     assert response.status_code == 303
     assert response.headers["Location"] == "/mon-compte/adhesions/demande/2027?bon_de_commande=1"
     request = rt.renewals.latest("org-montclair", 2027)
-    assert request.state is RequestState.READY_TO_INVOICE
+    assert request.state is RequestState.INVOICED  # the PO was all the invoice waited for
     assert request.purchase_order_number == "EJ-2027-0042"
+    assert rt.documents.by_number(request.invoice_number).content.po_number == "EJ-2027-0042"
     [key] = stored_purchase_orders(rt)
     assert key == request.purchase_order_file
     assert key.startswith("purchase-orders/org-montclair/") and key.endswith(".pdf")
@@ -79,7 +80,7 @@ def test_number_and_pdf_move_the_request_to_ready_to_invoice(awaiting, rt):
     assert rt.storage.get(key) == PDF
     awaiting.get(response.headers["Location"])
     assert "Votre bon de commande est enregistré." in awaiting.text()
-    assert "Prête à facturer" in awaiting.text()
+    assert "Facturée" in awaiting.text()
     assert "Transmettre le bon de commande" not in awaiting.text()
     staff = next(m for m in sent_emails() if m.recipients == (STAFF,) and "Bon de commande reçu" in m.subject)
     assert "EJ-2027-0042" in staff.text and "EJ-2027-0042" in staff.html
@@ -97,13 +98,13 @@ def test_the_uploaded_pdf_is_downloaded_through_a_short_lived_link(awaiting, rt)
 def test_a_number_alone_is_enough(awaiting, rt):
     send_po(awaiting, number="EJ-2027-0042", pdf=None)
     request = rt.renewals.latest("org-montclair", 2027)
-    assert request.state is RequestState.READY_TO_INVOICE and request.purchase_order_file == ""
+    assert request.state is RequestState.INVOICED and request.purchase_order_file == ""
 
 
 @pytest.mark.parametrize("pdf, status, message", [
     (b"GIF89a fake image with a pdf name", 400, "Ce fichier n'est pas un PDF"),
     (b"%PDF-1.4\n" + b"0" * 5000, 400, "Ce PDF semble incomplet ou endommagé"),
-    (b"%PDF-1.4\n" + b"0" * (5 * 1024 * 1024) + b"\n%%EOF\n", 413, "Ce fichier dépasse 5 Mo"),
+    (b"%PDF-1.4\n" + b"0" * (4 * 1024 * 1024) + b"\n%%EOF\n", 413, "Ce fichier dépasse 4 Mo"),
 ])
 def test_a_bad_file_gets_a_message_next_to_the_field_and_nothing_is_stored(awaiting, rt, pdf, status, message):
     response = send_po(awaiting, number="EJ-2027-0042", pdf=pdf)
@@ -159,4 +160,4 @@ def test_staff_may_record_a_purchase_order_while_the_tier_is_decided(rt, demo, c
                                           pdf=PDF, by_staff=True)
     assert after.state is RequestState.TIER_DECISION_PENDING  # the decision comes first
     decided = renewal.decide_tier(rt, "org-montclair", 2027, "COL-4", decided_by="staff")
-    assert decided.state is RequestState.READY_TO_INVOICE  # the PO is already there
+    assert decided.state is RequestState.INVOICED  # the PO is already there: invoiced at once

@@ -255,14 +255,18 @@ def test_two_contacts_of_the_same_organisation_on_the_demo_day(browser, new_brow
         "address_line1": "ZA des Grands Champs, 8 rue des Artisans", "postcode": "35000", "city": "Rennes",
         "siret": "48312345600027", "invoice_email": "compta@paysages-durand.example"})
     assert response.headers["Location"] == "/mon-compte/adhesions/demande/2026?enregistree=1"
-    [confirmation] = [m for m in sent_emails() if m.recipients == (DURAND,)]
+    to_durand = {m.subject.split(" — ")[0]: m for m in sent_emails() if m.recipients == (DURAND,)}
+    confirmation = next(m for subject, m in to_durand.items() if "demande" in subject)
+    invoice = to_durand["Votre facture est disponible"]
+    assert len(to_durand) == 2
     assert "Votre demande de renouvellement 2026 est enregistrée" in confirmation.subject
     assert "Entreprise de 10 à 49 salariés — 350,00\u00a0€" in confirmation.text
+    assert "facture" in invoice.subject.lower() and "/mon-compte/adhesions" in invoice.text
     second = new_browser()
     second.login("e.roche@paysages-durand.example")
     assert second.get(FORM).headers["Location"] == "/mon-compte/adhesions/demande/2026?deja=1"
     second.get(MEMBERSHIPS)
-    assert "Demande enregistrée le 28 novembre 2026 à 10:30 par Nicolas Durand, statut : Prête à facturer" \
+    assert "Demande enregistrée le 28 novembre 2026 à 10:30 par Nicolas Durand, statut : Facturée" \
         in plain(second.text())
     # once the 2027 campaign opens, 2027 is offered while the 2026 request stays in view
     clock.advance(days=3)

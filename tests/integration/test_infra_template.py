@@ -504,6 +504,10 @@ def _condition_holds(operator: str, values: dict, context: dict) -> bool:
     return True
 
 
+def _unreachable(*args, **kwargs):
+    raise ConnectionError("S3 unreachable")
+
+
 def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, rt, demo, clock):
     from chalice.test import Client
 
@@ -539,6 +543,23 @@ def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, 
             staff = Browser(client)
             staff.login("equipe@cite-verte.example")
             staff.get("/admin")
+            # a renewal whose automatic invoice fails (S3 unreachable): the catch-up job issues it
+            durand, real_put = Browser(client), rt.storage.put
+            rt.storage.put = _unreachable
+            try:
+                durand.login("n.durand@paysages-durand.example")
+                durand.get("/mon-compte/adhesions/renouveler")
+                durand.post("/mon-compte/adhesions/renouveler", {
+                    "tier_choice": "confirm", "payment_method": "virement", "wait_for_purchase_order": "no",
+                    "address_line1": "ZA des Grands Champs, 8 rue des Artisans", "postcode": "35000",
+                    "city": "Rennes", "siret": "48312345600027", "invoice_email": "compta@paysages-durand.example"})
+            finally:
+                rt.storage.put = real_put
+        assert rt.renewals.latest("org-durand", 2026).state.value == "ready_to_invoice"
+        catch_up = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
+                                                   detail={}, resources=[])
+        with as_function("issue_pending_invoices"):
+            assert client.lambda_.invoke("issue_pending_invoices", catch_up).payload == {"invoiced": 1}
         # and the scheduled functions on the campaign's opening day, with its queued chunks
         clock.now = datetime(2026, 12, 1, 5, 0, tzinfo=timezone.utc)
         schedule = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
@@ -554,7 +575,8 @@ def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, 
         with as_function("retry_pending_emails"):
             client.lambda_.invoke("retry_pending_emails", schedule)
     # Then every request each function made is allowed by that function's policy
-    assert {c[0] for c in calls.calls} >= {"api_handler", "run_campaign_schedule", "process_campaign_chunk"}
+    assert {c[0] for c in calls.calls} >= {"api_handler", "run_campaign_schedule", "process_campaign_chunk",
+                                           "issue_pending_invoices"}
     needs = [(function, need) for function, service, operation, params in calls.calls
              for need in stage.needs(service, operation, params)]
     assert downloads

@@ -303,7 +303,7 @@ def test_a_real_pdf_is_accepted():
     (b" %PDF-1.7\n%%EOF", "n'est pas un PDF"),
     (b"%PDF-1.7\n" + b"x" * 100, "incomplet"),
     (b"%PDF-1.7\n%%EOF\n" + b"x" * 1100, "incomplet"),  # the end marker must be near the end
-    (b"%PDF-1.4" + b"x" * MAX_PURCHASE_ORDER_BYTES + b"%%EOF", "5 Mo"),
+    (b"%PDF-1.4" + b"x" * MAX_PURCHASE_ORDER_BYTES + b"%%EOF", "4 Mo"),
 ])
 def test_anything_else_is_refused_by_its_content(data, message):
     assert message in pdf_problem(data)

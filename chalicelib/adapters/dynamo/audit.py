@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
@@ -21,7 +22,9 @@ class AuditByActor(GlobalSecondaryIndex):
 class AuditTable(Model):
     Meta = _meta("audit")
     month = UnicodeAttribute(hash_key=True)  # "2026-11"
-    sort_key = UnicodeAttribute(range_key=True)  # ISO time + "#" + event id: chronological
+    # ISO time, then the writer's nanosecond clock, then the event id: chronological, and
+    # events sharing a timestamp keep the order they were written in.
+    sort_key = UnicodeAttribute(range_key=True)
     event_id = UnicodeAttribute()
     at = UTCDateTimeAttribute()
     actor = UnicodeAttribute()
@@ -41,7 +44,7 @@ def _to_domain(i: AuditTable) -> AuditEvent:
 class DynamoAudit:
     def add(self, event: AuditEvent) -> None:
         AuditTable(
-            event.at.strftime("%Y-%m"), f"{event.at.isoformat()}#{event.event_id}",
+            event.at.strftime("%Y-%m"), f"{event.at.isoformat()}#{time.time_ns():020d}#{event.event_id}",
             event_id=event.event_id, at=event.at, actor=event.actor, action=event.action,
             target=event.target, org_id=event.org_id,
             data=json.dumps({"before": event.before, "after": event.after, "details": event.details},

@@ -193,6 +193,18 @@ class DynamoDocuments:
         """Every document of the organisation, oldest first (one query)."""
         return [_to_domain(i) for i in DocumentTable.by_organisation.query(org_id)]
 
+    def all(self, kind: DocumentKind | None = None, year: int | None = None) -> list[StoredDocument]:
+        """Every document (of one kind, of one membership year), in issue order: one paginated Scan.
+
+        For staff-wide work only (accounting exports, the dashboard), never a member's page.
+        """
+        condition = None
+        for part in ([DocumentTable.kind == kind.value] if kind is not None else []) + (
+                [DocumentTable.year == year] if year is not None else []):
+            condition = part if condition is None else condition & part
+        found = [_to_domain(i) for i in DocumentTable.scan(condition)]
+        return sorted(found, key=lambda d: (d.issued_at, d.number))
+
     def last_number(self, series: str) -> int:
         try:
             item = DocumentCounterTable.get(series, consistent_read=True)

@@ -36,11 +36,11 @@ def _to_domain(i: OutboxTable) -> OutboxMessage:
 
 class DynamoOutbox:
     def add(self, msg: OutboxMessage) -> None:
-        """Store a new message; ``AlreadyExists`` if its id is taken."""
+        """Store a new message, pending (``attempts`` as given); ``AlreadyExists`` if its id is taken."""
         try:
             OutboxTable(
                 msg.message_id, kind=msg.kind, recipients=list(msg.recipients), subject=msg.subject,
-                raw=msg.raw, status=PENDING, pending=PENDING, attempts=0, created_at=msg.created_at,
+                raw=msg.raw, status=PENDING, pending=PENDING, attempts=msg.attempts, created_at=msg.created_at,
                 next_attempt_at=msg.next_attempt_at,
             ).save(condition=OutboxTable.message_id.does_not_exist())
         except PutError as error:

@@ -243,3 +243,15 @@ class DynamoRenewals:
         condition = RenewalRequestTable.queue_key.startswith(f"{year:04d}#") if year is not None else None
         items = RenewalRequestTable.by_state.query(state.value, condition, limit=limit)
         return [_to_domain(i) for i in items]
+
+    def for_season(self, year: int) -> list[RenewalRequest]:
+        """Every request of season ``year``, whatever its state, newest submission first.
+
+        One ``by_state`` query per state (six), never one per organisation: the staff queue.
+        """
+        found = []
+        for state in RequestState:
+            items = RenewalRequestTable.by_state.query(
+                state.value, RenewalRequestTable.queue_key.startswith(f"{year:04d}#"), scan_index_forward=False)
+            found += [_to_domain(i) for i in items]
+        return sorted(found, key=lambda r: (r.submitted_at, r.org_id, r.attempt), reverse=True)

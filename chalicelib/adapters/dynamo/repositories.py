@@ -69,6 +69,11 @@ class DynamoOrganisations:
     def all(self) -> list[Organisation]:
         return [self._to_domain(item) for item in OrganisationTable.scan()]
 
+    def get_many(self, org_ids) -> dict[str, Organisation]:
+        """The organisations of ``org_ids`` that exist, by id (BatchGetItem, 100 keys per call)."""
+        keys = sorted(set(org_ids))
+        return {item.org_id: self._to_domain(item) for item in OrganisationTable.batch_get(keys)} if keys else {}
+
     def add(self, org: Organisation) -> None:
         item = self._to_item(org)
         try:
@@ -226,6 +231,22 @@ class DynamoMemberships:
         MembershipTable(m.org_id, m.year, tier_code=m.tier_code, tier_label=m.tier_label,
                         amount=str(m.amount), status=m.status.value).save()
 
+    def save_paid(self, m: Membership) -> bool:
+        """Save ``m`` (status PAID) unless its year is PAID already; True if this call wrote it.
+
+        Conditional, so that of two settlements running at once only one extends the membership.
+        """
+        t = MembershipTable
+        try:
+            t(m.org_id, m.year, tier_code=m.tier_code, tier_label=m.tier_label, amount=str(m.amount),
+              status=MembershipStatus.PAID.value).save(
+                condition=t.status.does_not_exist() | (t.status != MembershipStatus.PAID.value))
+        except PutError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
     def all(self) -> dict[str, list[Membership]]:
         """Every membership, by organisation, newest first (one scan: exports and imports)."""
         found: dict[str, list[Membership]] = {}
@@ -298,6 +319,7 @@ class DynamoSessions:
     def add(self, session: Session, expires_at: datetime) -> None:
         SessionTable(
             session.token_hash, contact_id=session.contact_id, org_id=session.org_id,
+            org_name=session.org_name or None,
             role=session.role, created_at=session.created_at, last_seen_at=session.last_seen_at,
             expires_at=expires_at,
         ).save(condition=SessionTable.token_hash.does_not_exist())
@@ -307,7 +329,8 @@ class DynamoSessions:
             i = SessionTable.get(token_hash)
         except DoesNotExist:
             return None
-        return Session(i.token_hash, i.contact_id, i.org_id, i.role, i.created_at, i.last_seen_at)
+        return Session(i.token_hash, i.contact_id, i.org_id, i.role, i.created_at, i.last_seen_at,
+                       org_name=i.org_name or "")
 
     def touch(self, token_hash: str, now: datetime, expires_at: datetime) -> None:
         try:

@@ -126,6 +126,7 @@ class SessionTable(Model):
     token_hash = UnicodeAttribute(hash_key=True)
     contact_id = UnicodeAttribute()
     org_id = UnicodeAttribute(null=True)
+    org_name = UnicodeAttribute(null=True)  # display only (Session.org_name)
     role = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     last_seen_at = UTCDateTimeAttribute()

@@ -1,0 +1,229 @@
+"""Staff pages for renewal requests: the queue « Demandes » and one request with its actions.
+
+Every action is a POST form with its CSRF token that redirects back with a notice. Bad
+values come back next to their field (400); an action the request's state no longer
+allows (another staff member was quicker, a second tab) shows the page again with the
+reason (409).
+"""
+from __future__ import annotations
+
+import logging
+
+from chalice import Blueprint
+
+from ..domain.association import PAYMENT_METHOD_LABELS
+from ..domain.errors import DomainError, NotFound, ValidationError
+from ..domain.model import CATEGORY_LABELS
+from ..domain.payments import PAYMENT_FIELDS, is_payment_id
+from ..domain.renewal import RequestState
+from ..domain.renewal_request import MAX_PURCHASE_ORDER_BYTES, MAX_PURCHASE_ORDER_LABEL, PO_NUMBER_MAX
+from ..services import documents, payments, renewal, staff_requests
+from .admin_http import multipart_form, notice, staff_id, with_notice
+from .http import PayloadTooLarge, context_for, redirect, render
+from .routes import FORM, route
+
+bp = Blueprint(__name__)
+log = logging.getLogger(__name__)
+
+QUEUE = "/admin/demandes"
+MULTIPART = ["multipart/form-data"]
+CATEGORY_OPTIONS = [(c.value, label) for c, label in CATEGORY_LABELS.items()]
+STATE_OPTIONS = [(staff_requests.OPEN, "En cours (à traiter)"), (staff_requests.ALL, "Toutes")] + [
+    (s.value, s.label) for s in RequestState]
+TIER_FIELDS = {"tier_code": 40, "note": staff_requests.NOTE_MAX * 2}
+PO_FIELDS = {"purchase_order_number": PO_NUMBER_MAX * 4}
+PAYMENT_FORM = {**PAYMENT_FIELDS, "payment_id": 64}
+CANCEL_FIELDS = {"reason": staff_requests.REASON_MAX * 2}
+MAX_UPLOAD = 2 * MAX_PURCHASE_ORDER_BYTES  # a PDF a little over the limit still gets its message by the field
+
+
+def _path(org_id: str, year: int) -> str:
+    return f"{QUEUE}/{org_id}/{year}"
+
+
+def _year(text: str) -> int:
+    if not (len(text) == 4 and text.isascii() and text.isdigit()):
+        raise NotFound("Cette demande n'existe pas.")
+    return int(text)
+
+
+def _number(text: str, default: int = 1) -> int:
+    return int(text) if text.isascii() and text.isdigit() else default
+
+
+# --- the queue -------------------------------------------------------------------------
+
+
+@route(bp, QUEUE)
+def request_queue():
+    """Renewal requests of a season, filtered by category and state, newest first."""
+    ctx = context_for(bp.current_request)
+    staff_id(ctx)
+    year = ctx.query("annee", 4)
+    page = staff_requests.request_queue(
+        ctx.rt, year=_number(year, 0) if len(year) == 4 else None, category=ctx.query("categorie", 40),
+        state=ctx.query("etat", 40), page=_number(ctx.query("page", 6)))
+    return render(ctx, "admin/requests.html", page=page, categories=CATEGORY_OPTIONS, states=STATE_OPTIONS,
+                  open_filter=staff_requests.OPEN, all_filter=staff_requests.ALL, today=ctx.rt.today())
+
+
+# --- one request -----------------------------------------------------------------------
+
+
+def _detail_page(ctx, org_id: str, year: int, *, errors=None, values=None, failed: str = "", message: str = "",
+                 status: int = 200):
+    detail = staff_requests.request_detail(ctx.rt, org_id, year)
+    values = dict(values or {})
+    if not is_payment_id(values.get("payment_id", "")):
+        values["payment_id"] = ctx.rt.id_factory()  # one id per form shown: a double submit records once
+    return render(ctx, "admin/request.html", status=status, view=detail, r=detail.request,
+                  errors=errors or {}, values=values, failed=failed, message=message, notice=notice(ctx),
+                  methods=list(PAYMENT_METHOD_LABELS.items()), history_labels=staff_requests.HISTORY_LABELS,
+                  today=ctx.rt.today().isoformat())
+
+
+def _form(ctx, fields: dict[str, int]) -> tuple[dict[str, str], dict[str, str]]:
+    """The posted form (CSRF checked first) and its over-long fields, if any."""
+    try:
+        return ctx.form(fields), {}
+    except ValidationError as error:
+        return {name: "" for name in fields}, error.errors
+
+
+def _refused(ctx, org_id: str, year: int, error: DomainError, *, failed: str, values: dict):
+    """A refused action: its field messages (400), or why the state does not allow it (409)."""
+    if isinstance(error, ValidationError):
+        return _detail_page(ctx, org_id, year, errors=error.errors, values=values, failed=failed, status=400)
+    if error.status == 409:
+        return _detail_page(ctx, org_id, year, message=error.message, status=409)
+    raise error
+
+
+@route(bp, QUEUE + "/{org_id}/{year}")
+def request_page(org_id, year):
+    """One request: the organisation, its answers, history, documents, payments and actions."""
+    ctx = context_for(bp.current_request)
+    staff_id(ctx)
+    return _detail_page(ctx, org_id, _year(year))
+
+
+@route(bp, QUEUE + "/{org_id}/{year}/tranche", methods=["POST"], content_types=FORM)
+def decide_tier(org_id, year):
+    """Settle the tier change; the note is emailed to the organisation's contacts."""
+    ctx = context_for(bp.current_request)
+    actor = staff_id(ctx)
+    form, errors = _form(ctx, TIER_FIELDS)
+    season = _year(year)
+    try:
+        if errors:
+            raise ValidationError(errors)
+        staff_requests.decide_tier(ctx.rt, org_id, season, tier_code=form["tier_code"], note=form["note"], by=actor)
+    except DomainError as error:
+        return _refused(ctx, org_id, season, error, failed=staff_requests.TIER, values=form)
+    return redirect(with_notice(_path(org_id, season), "tranche-decidee"))
+
+
+def _purchase_order_form(ctx) -> tuple[dict[str, str], bytes | None]:
+    """Multipart with the PDF, or urlencoded with a number only; CSRF checked."""
+    if not ctx.request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return ctx.form(PO_FIELDS), None
+    try:
+        values, files = multipart_form(ctx, PO_FIELDS, MAX_UPLOAD)
+    except PayloadTooLarge:
+        raise PayloadTooLarge(f"Le fichier dépasse {MAX_PURCHASE_ORDER_LABEL} : demandez une version plus légère du bon de commande.") \
+            from None
+    _, pdf = files.get("purchase_order_file", ("", b""))
+    return values, pdf or None
+
+
+@route(bp, QUEUE + "/{org_id}/{year}/bon-de-commande", methods=["POST"], content_types=MULTIPART + FORM)
+def record_purchase_order(org_id, year):
+    """Record the purchase order number and/or PDF (before invoicing)."""
+    ctx = context_for(bp.current_request)
+    actor = staff_id(ctx)
+    try:
+        form, pdf = _purchase_order_form(ctx)
+        errors = {}
+    except ValidationError as error:
+        form, pdf, errors = {name: "" for name in PO_FIELDS}, None, error.errors
+    season = _year(year)
+    try:
+        if errors:
+            raise ValidationError(errors)
+        renewal.record_purchase_order(ctx.rt, org_id, season, actor_id=actor,
+                                      number=form["purchase_order_number"], pdf=pdf, by_staff=True)
+    except DomainError as error:
+        return _refused(ctx, org_id, season, error, failed=staff_requests.PURCHASE_ORDER, values=form)
+    return redirect(with_notice(_path(org_id, season), "bon-de-commande"))
+
+
+@route(bp, QUEUE + "/{org_id}/{year}/bon-de-commande")
+def purchase_order_download(org_id, year):
+    """The purchase order PDF the organisation sent, through a presigned link valid five minutes."""
+    ctx = context_for(bp.current_request)
+    staff_id(ctx)
+    response = redirect(renewal.purchase_order_link(ctx.rt, org_id, _year(year)), status=302)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@route(bp, QUEUE + "/{org_id}/{year}/facture", methods=["POST"], content_types=FORM)
+def issue_invoice(org_id, year):
+    """Issue the invoice of a request left ready to invoice."""
+    ctx = context_for(bp.current_request)
+    staff_id(ctx)
+    ctx.form({})
+    season = _year(year)
+    try:
+        renewal.invoice_request(ctx.rt, org_id, season)
+    except DomainError as error:
+        return _refused(ctx, org_id, season, error, failed=staff_requests.INVOICE, values={})
+    except Exception:  # storage or email down again: nothing issued twice, the click can be repeated
+        log.exception("invoice of %s/%s not issued", org_id, season)
+        return _detail_page(ctx, org_id, season, status=503, message=(
+            "La facture n'a pas pu être émise pour le moment (service indisponible). "
+            "Réessayez dans quelques minutes : elle ne sera émise qu'une fois."))
+    return redirect(with_notice(_path(org_id, season), "facture-emise"))
+
+
+@route(bp, QUEUE + "/{org_id}/{year}/paiement", methods=["POST"], content_types=FORM)
+def record_payment(org_id, year):
+    """Record a payment received; the request is paid once payments reach the invoice total."""
+    ctx = context_for(bp.current_request)
+    actor = staff_id(ctx)
+    form, errors = _form(ctx, PAYMENT_FORM)
+    season = _year(year)
+    payment_id = form["payment_id"] if is_payment_id(form["payment_id"]) else ""
+    try:
+        if errors:
+            raise ValidationError(errors)
+        outcome = payments.record_payment(ctx.rt, org_id, season, fields={k: form[k] for k in PAYMENT_FIELDS},
+                                          recorded_by=actor, payment_id=payment_id)
+    except DomainError as error:
+        return _refused(ctx, org_id, season, error, failed=staff_requests.PAYMENT, values=form)
+    return redirect(with_notice(_path(org_id, season), "paiement-solde" if outcome.fully_paid else "paiement"))
+
+
+@route(bp, QUEUE + "/{org_id}/{year}/annulation", methods=["POST"], content_types=FORM)
+def cancel_request(org_id, year):
+    """Cancel the request; an invoiced one gets its credit note."""
+    ctx = context_for(bp.current_request)
+    actor = staff_id(ctx)
+    form, errors = _form(ctx, CANCEL_FIELDS)
+    season = _year(year)
+    try:
+        if errors:
+            raise ValidationError(errors)
+        done = staff_requests.cancel_with_credit_note(ctx.rt, org_id, season, by=actor, reason=form["reason"])
+    except DomainError as error:
+        return _refused(ctx, org_id, season, error, failed=staff_requests.CANCEL, values=form)
+    return redirect(with_notice(_path(org_id, season), "demande-annulee-avoir" if done.credit_note else "demande-annulee"))
+
+
+@route(bp, "/admin/documents/{document_id}")
+def download_document(document_id):
+    """Any organisation's document, for staff: redirect to a short-lived presigned link."""
+    ctx = context_for(bp.current_request)
+    response = redirect(documents.download(ctx.rt, ctx.require_staff(), document_id), status=302)
+    response.headers["Referrer-Policy"] = "no-referrer"  # the link is signed: keep it out of referrers
+    return response
