@@ -53,6 +53,9 @@ ACTIONS = {
     "tariff.version_discarded": "Nouvelle version de grille abandonnée",
     "settings.updated": "Paramètres de l'association modifiés",
     "export.downloaded": "Export CSV téléchargé",
+    "document.invoice_issued": "Facture émise",
+    "document.credit_note_issued": "Avoir émis",
+    "document.downloaded": "Document téléchargé",
     "import.checked": "Import CSV vérifié (simulation)",
     "import.confirmed": "Import CSV appliqué",
     # renewal campaign

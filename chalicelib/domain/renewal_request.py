@@ -213,8 +213,8 @@ class RenewalRequest:
         return self._after(event, at, by, note, tier_code=tier.code, tier_label=tier.label,
                            amount=tier.amount)
 
-    def with_invoice(self, invoice_number: str, at: datetime) -> RenewalRequest:
-        return self._after(RequestEvent.INVOICE_ISSUED, at, "system", invoice_number,
+    def with_invoice(self, invoice_number: str, at: datetime, by: str = "system") -> RenewalRequest:
+        return self._after(RequestEvent.INVOICE_ISSUED, at, by, invoice_number,
                            invoice_number=invoice_number)
 
     def cancelled(self, at: datetime, by: str, reason: str = "") -> RenewalRequest:

@@ -220,7 +220,8 @@ def get_or_create_quote(rt: Runtime, org_id: str, year: int | None = None) -> Qu
 
 
 def issue_invoice(rt: Runtime, *, org_id: str, year: int, tier_code: str, tier_label: str, amount: Decimal,
-                  po_number: str = "", service_code: str = "", request_id: str | None = None) -> Invoice:
+                  po_number: str = "", service_code: str = "", request_id: str | None = None,
+                  actor: str = "system") -> Invoice:
     """Issue the membership invoice and tell the organisation's contacts it is available.
 
     ``service_code`` defaults to the organisation's. With ``request_id``, a second call for
@@ -247,7 +248,7 @@ def issue_invoice(rt: Runtime, *, org_id: str, year: int, tier_code: str, tier_l
         _send_invoice_available(rt, org, stored.content)
         return stored.content
     invoice: Invoice = stored.content
-    record(rt, "document.invoice_issued", actor="system", target=invoice.number, org_id=org_id,
+    record(rt, "document.invoice_issued", actor=actor, target=invoice.number, org_id=org_id,
            after={"number": invoice.number, "year": year, "total": str(invoice.totals.gross),
                   "sha256": stored.sha256, "request_id": request_id or ""})
     _send_invoice_available(rt, org, invoice)
@@ -270,7 +271,7 @@ def _send_invoice_available(rt: Runtime, org: Organisation, invoice: Invoice) ->
             log.exception("invoice %s: notice to a contact not queued", invoice.number)
 
 
-def issue_credit_note(rt: Runtime, invoice_number: str, reason: str) -> CreditNote:
+def issue_credit_note(rt: Runtime, invoice_number: str, reason: str, *, actor: str = "system") -> CreditNote:
     """Cancel a whole invoice with a credit note quoting its number and date (one per invoice)."""
     errors = check_reason(reason)
     if errors:
@@ -284,7 +285,7 @@ def issue_credit_note(rt: Runtime, invoice_number: str, reason: str) -> CreditNo
         stored = _issue(rt, draft, document_id, related_number=found.number)
     except AlreadyExists:
         return _existing(rt, document_id).content
-    record(rt, "document.credit_note_issued", actor="system", target=stored.number, org_id=found.org_id,
+    record(rt, "document.credit_note_issued", actor=actor, target=stored.number, org_id=found.org_id,
            after={"number": stored.number, "invoice": found.number, "reason": reason, "sha256": stored.sha256})
     return stored.content
 
@@ -329,5 +330,9 @@ def download(rt: Runtime, session: Session, document_id: str) -> str:
     allowed = found is not None and (session.role == Role.STAFF.value or found.org_id == session.org_id)
     if not allowed:
         raise NotFound("Document introuvable.")
-    return rt.storage.download_url(found.s3_key, found.filename, seconds=LINK_SECONDS,
+    link = rt.storage.download_url(found.s3_key, found.filename, seconds=LINK_SECONDS,
                                    content_type="application/pdf")
+    # who downloaded what; never the link itself (it is a bearer credential for 5 minutes)
+    record(rt, "document.downloaded", actor=session.contact_id, target=found.number, org_id=found.org_id,
+           kind=found.kind.value, year=found.year)
+    return link

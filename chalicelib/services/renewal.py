@@ -325,7 +325,7 @@ def decide_tier(rt: Runtime, org_id: str, year: int, tier_code: str, *, decided_
     return _entered(rt, before, after)
 
 
-def mark_invoiced(rt: Runtime, org_id: str, year: int, invoice_number: str) -> RenewalRequest:
+def mark_invoiced(rt: Runtime, org_id: str, year: int, invoice_number: str, *, by: str = "system") -> RenewalRequest:
     """Move the season's request to INVOICED once its invoice is issued (idempotent).
 
     Calling it again with the same number changes nothing; another number for an already
@@ -334,11 +334,11 @@ def mark_invoiced(rt: Runtime, org_id: str, year: int, invoice_number: str) -> R
     def change(r: RenewalRequest) -> RenewalRequest:
         if r.state is RequestState.INVOICED and r.invoice_number == invoice_number:
             return r
-        return r.with_invoice(invoice_number, rt.clock())
+        return r.with_invoice(invoice_number, rt.clock(), by)
 
     before, after = _change(rt, org_id, year, change)
     if after is not before:
-        record(rt, "renewal.invoiced", actor="system", target=after.reference, org_id=org_id,
+        record(rt, "renewal.invoiced", actor=by, target=after.reference, org_id=org_id,
                after={"state": after.state.value, "invoice_number": invoice_number})
     return after
 
@@ -425,7 +425,7 @@ def _entered(rt: Runtime, before: RenewalRequest | None, after: RenewalRequest) 
     return after
 
 
-def _ready_to_invoice(rt: Runtime, request: RenewalRequest) -> RenewalRequest:
+def _ready_to_invoice(rt: Runtime, request: RenewalRequest, by: str = "system") -> RenewalRequest:
     """The request needs no decision and no purchase order any more: its invoice can be issued.
 
     The one place where the automatic invoice is triggered: the documents service issues
@@ -436,12 +436,12 @@ def _ready_to_invoice(rt: Runtime, request: RenewalRequest) -> RenewalRequest:
     invoice = documents.issue_invoice(
         rt, org_id=request.org_id, year=request.year, tier_code=request.tier_code, tier_label=request.tier_label,
         amount=request.amount, po_number=request.purchase_order_number, service_code=request.billing.service_code,
-        request_id=request.reference,
+        request_id=request.reference, actor=by,
     )
-    return mark_invoiced(rt, request.org_id, request.year, invoice.number)
+    return mark_invoiced(rt, request.org_id, request.year, invoice.number, by=by)
 
 
-def invoice_request(rt: Runtime, org_id: str, year: int) -> RenewalRequest:
+def invoice_request(rt: Runtime, org_id: str, year: int, *, by: str) -> RenewalRequest:
     """Staff issue the invoice of a request left READY_TO_INVOICE (the automatic issue failed).
 
     The same path as the automatic hook, so never a second invoice for the request.
@@ -452,7 +452,7 @@ def invoice_request(rt: Runtime, org_id: str, year: int) -> RenewalRequest:
         raise NotFound(f"Aucune demande de renouvellement {year} n'est enregistrée.")
     if current.state is not RequestState.READY_TO_INVOICE:
         raise InvalidTransition(current.state, RequestEvent.INVOICE_ISSUED)
-    return _ready_to_invoice(rt, current)
+    return _ready_to_invoice(rt, current, by)
 
 
 def _contact_emails(rt: Runtime, org_id: str, exclude: str = "") -> list[tuple[Contact, str]]:

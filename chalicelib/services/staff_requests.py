@@ -255,6 +255,6 @@ def cancel_with_credit_note(rt: Runtime, org_id: str, year: int, *, by: str, rea
         raise NotFound(f"Aucune demande de renouvellement {year} n'est enregistrée.")
     credit_note = None
     if current.state is RequestState.INVOICED and current.invoice_number:
-        credit_note = documents.issue_credit_note(rt, current.invoice_number, reason)
+        credit_note = documents.issue_credit_note(rt, current.invoice_number, reason, actor=by)
     cancelled = renewal.cancel_request(rt, org_id, year, cancelled_by=by, reason=reason)
     return Cancellation(cancelled, credit_note)

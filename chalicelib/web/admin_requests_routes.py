@@ -171,11 +171,11 @@ def purchase_order_download(org_id, year):
 def issue_invoice(org_id, year):
     """Issue the invoice of a request left ready to invoice."""
     ctx = context_for(bp.current_request)
-    staff_id(ctx)
+    actor = staff_id(ctx)
     ctx.form({})
     season = _year(year)
     try:
-        renewal.invoice_request(ctx.rt, org_id, season)
+        renewal.invoice_request(ctx.rt, org_id, season, by=actor)
     except DomainError as error:
         return _refused(ctx, org_id, season, error, failed=staff_requests.INVOICE, values={})
     except Exception:  # storage or email down again: nothing issued twice, the click can be repeated

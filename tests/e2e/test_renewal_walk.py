@@ -111,6 +111,23 @@ def test_quote_renewal_staff_decisions_invoice_and_payment(page, app_server):
     page.get_by_label("Référence").fill("VIR DURAND 118")
     page.get_by_role("button", name="Enregistrer le paiement").click()
     expect(page.locator(".request-state")).to_contain_text("Payée")
+
+    # the dashboard, the exports and the journal tell the same story
+    nav = page.get_by_role("navigation", name="Administration")
+    nav.get_by_role("link", name="Tableau de bord").click()
+    not_renewed = page.get_by_role("region", name=re.compile("Pas encore renouvelées"))
+    expect(not_renewed).to_be_visible()
+    expect(not_renewed).not_to_contain_text("Paysages Durand SARL")
+    nav.get_by_role("link", name="Exports").click()
+    payments = download(page, lambda: page.get_by_role("link", name="Paiements reçus").click()).decode("utf-8-sig")
+    assert "VIR DURAND 118" in payments and invoice_number in payments
+    invoices = download(page, lambda: page.get_by_role("link", name="Factures émises").click()).decode("utf-8-sig")
+    assert invoice_number in invoices and "BC-2026-118" in invoices
+    nav.get_by_role("link", name="Journal").click()
+    journal = page.locator("main")
+    for step in ("Demande de renouvellement enregistrée", "Changement de tranche décidé", "Bon de commande enregistré",
+                 "Facture émise", "Document téléchargé", "Paiement enregistré", "Demande entièrement payée"):
+        expect(journal).to_contain_text(step)
     switch_to(page, url, MEMBER, password)
     page.get_by_role("link", name="Mes adhésions").first.click()
     expect(page.get_by_role("row", name=re.compile(f"^{year}"))).to_contain_text("Payée")

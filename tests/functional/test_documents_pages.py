@@ -47,6 +47,16 @@ def test_editer_un_devis_downloads_the_quote_through_a_short_lived_link(member):
     assert response.headers["Cache-Control"] == "no-store" and response.headers["Referrer-Policy"] == "no-referrer"
 
 
+def test_a_download_is_in_the_audit_trail_without_its_link(member, rt):
+    response = member.get(edit_quote(member))
+    signature = parse_qs(urlsplit(response.headers["Location"]).query)["X-Amz-Signature"][0]
+    [event] = [e for e in rt.audit.in_month("2026-11") if e.action == "document.downloaded"]
+    member_id = rt.contacts.find_by_email(MEMBER).contact_id
+    assert (event.actor, event.target, event.org_id) == (member_id, "DEV-2026-0001", "org-montclair")
+    assert event.details == {"kind": "quote", "year": 2027}  # the quote of the year to renew
+    assert signature not in repr(event)
+
+
 def test_the_page_lets_its_quote_form_end_at_the_presigned_link(member):
     """The browser applies form-action to every redirect after a form: the bucket must be allowed."""
     page = member.get("/mon-compte/adhesions")
