@@ -42,17 +42,11 @@ def export_contacts():
 @route(bp, "/admin/exports/paiements.csv")
 def export_payments():
     """The payments recorded, as CSV; ``?annee=2027`` keeps one membership year."""
-    from ..domain.validation import check_year
     from ..services import payments
 
     ctx = context_for(bp.current_request)
     actor = staff_id(ctx)
-    year_text = ctx.query("annee", 10)
-    try:
-        year = check_year(year_text) if year_text else None
-    except ValueError as error:
-        raise ValidationError({"annee": str(error)}, str(error)) from None
-    file = payments.payments_csv(ctx.rt, year=year, actor=actor)
+    file = payments.payments_csv(ctx.rt, year=exports.parse_export_year(ctx.query("annee", 10)), actor=actor)
     return csv_response(file.filename, file.text)
 
 

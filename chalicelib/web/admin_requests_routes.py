@@ -8,6 +8,7 @@ reason (409).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from chalice import Blueprint
 
@@ -82,14 +83,6 @@ def _detail_page(ctx, org_id: str, year: int, *, errors=None, values=None, faile
                   today=ctx.rt.today().isoformat())
 
 
-def _form(ctx, fields: dict[str, int]) -> tuple[dict[str, str], dict[str, str]]:
-    """The posted form (CSRF checked first) and its over-long fields, if any."""
-    try:
-        return ctx.form(fields), {}
-    except ValidationError as error:
-        return {name: "" for name in fields}, error.errors
-
-
 def _refused(ctx, org_id: str, year: int, error: DomainError, *, failed: str, values: dict):
     """A refused action: its field messages (400), or why the state does not allow it (409)."""
     if isinstance(error, ValidationError):
@@ -110,51 +103,56 @@ def request_page(org_id, year):
 @route(bp, QUEUE + "/{org_id}/{year}/tranche", methods=["POST"], content_types=FORM)
 def decide_tier(org_id, year):
     """Settle the tier change; the note is emailed to the organisation's contacts."""
+    def action(ctx, actor, season, form):
+        staff_requests.decide_tier(ctx.rt, org_id, season, tier_code=form["tier_code"], note=form["note"], by=actor)
+        return "tranche-decidee"
+
+    return _act(org_id, year, staff_requests.TIER, lambda ctx: ctx.form(TIER_FIELDS), action)
+
+
+def _act(org_id: str, year: str, failed: str, read: Callable, action: Callable):
+    """Run one staff action on a request and answer as every action does.
+
+    ``read(ctx)`` returns the posted values (CSRF checked) or raises ValidationError;
+    ``action(ctx, actor, season, values)`` performs it and returns the notice code of the
+    redirect. Bad values (400) and a state that refuses the action (409) show the page again.
+    """
     ctx = context_for(bp.current_request)
     actor = staff_id(ctx)
-    form, errors = _form(ctx, TIER_FIELDS)
     season = _year(year)
+    values: dict = {}
     try:
-        if errors:
-            raise ValidationError(errors)
-        staff_requests.decide_tier(ctx.rt, org_id, season, tier_code=form["tier_code"], note=form["note"], by=actor)
+        values = read(ctx)
+        done = action(ctx, actor, season, values)
     except DomainError as error:
-        return _refused(ctx, org_id, season, error, failed=staff_requests.TIER, values=form)
-    return redirect(with_notice(_path(org_id, season), "tranche-decidee"))
+        return _refused(ctx, org_id, season, error, failed=failed, values=values)
+    return redirect(with_notice(_path(org_id, season), done))
 
 
-def _purchase_order_form(ctx) -> tuple[dict[str, str], bytes | None]:
-    """Multipart with the PDF, or urlencoded with a number only; CSRF checked."""
+def _purchase_order_form(ctx) -> dict:
+    """Multipart with the PDF, or urlencoded with a number only; CSRF checked.
+
+    The PDF's bytes (or None) come as ``purchase_order_file``."""
     if not ctx.request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        return ctx.form(PO_FIELDS), None
+        return {**ctx.form(PO_FIELDS), "purchase_order_file": None}
     try:
         values, files = multipart_form(ctx, PO_FIELDS, MAX_UPLOAD)
     except PayloadTooLarge:
         raise PayloadTooLarge(f"Le fichier dépasse {MAX_PURCHASE_ORDER_LABEL} : demandez une version plus légère du bon de commande.") \
             from None
     _, pdf = files.get("purchase_order_file", ("", b""))
-    return values, pdf or None
+    return {**values, "purchase_order_file": pdf or None}
 
 
 @route(bp, QUEUE + "/{org_id}/{year}/bon-de-commande", methods=["POST"], content_types=MULTIPART + FORM)
 def record_purchase_order(org_id, year):
     """Record the purchase order number and/or PDF (before invoicing)."""
-    ctx = context_for(bp.current_request)
-    actor = staff_id(ctx)
-    try:
-        form, pdf = _purchase_order_form(ctx)
-        errors = {}
-    except ValidationError as error:
-        form, pdf, errors = {name: "" for name in PO_FIELDS}, None, error.errors
-    season = _year(year)
-    try:
-        if errors:
-            raise ValidationError(errors)
-        renewal.record_purchase_order(ctx.rt, org_id, season, actor_id=actor,
-                                      number=form["purchase_order_number"], pdf=pdf, by_staff=True)
-    except DomainError as error:
-        return _refused(ctx, org_id, season, error, failed=staff_requests.PURCHASE_ORDER, values=form)
-    return redirect(with_notice(_path(org_id, season), "bon-de-commande"))
+    def action(ctx, actor, season, form):
+        renewal.record_purchase_order(ctx.rt, org_id, season, actor_id=actor, number=form["purchase_order_number"],
+                                      pdf=form["purchase_order_file"], by_staff=True)
+        return "bon-de-commande"
+
+    return _act(org_id, year, staff_requests.PURCHASE_ORDER, _purchase_order_form, action)
 
 
 @route(bp, QUEUE + "/{org_id}/{year}/bon-de-commande")
@@ -189,35 +187,23 @@ def issue_invoice(org_id, year):
 @route(bp, QUEUE + "/{org_id}/{year}/paiement", methods=["POST"], content_types=FORM)
 def record_payment(org_id, year):
     """Record a payment received; the request is paid once payments reach the invoice total."""
-    ctx = context_for(bp.current_request)
-    actor = staff_id(ctx)
-    form, errors = _form(ctx, PAYMENT_FORM)
-    season = _year(year)
-    payment_id = form["payment_id"] if is_payment_id(form["payment_id"]) else ""
-    try:
-        if errors:
-            raise ValidationError(errors)
+    def action(ctx, actor, season, form):
+        payment_id = form["payment_id"] if is_payment_id(form["payment_id"]) else ""
         outcome = payments.record_payment(ctx.rt, org_id, season, fields={k: form[k] for k in PAYMENT_FIELDS},
                                           recorded_by=actor, payment_id=payment_id)
-    except DomainError as error:
-        return _refused(ctx, org_id, season, error, failed=staff_requests.PAYMENT, values=form)
-    return redirect(with_notice(_path(org_id, season), "paiement-solde" if outcome.fully_paid else "paiement"))
+        return "paiement-solde" if outcome.fully_paid else "paiement"
+
+    return _act(org_id, year, staff_requests.PAYMENT, lambda ctx: ctx.form(PAYMENT_FORM), action)
 
 
 @route(bp, QUEUE + "/{org_id}/{year}/annulation", methods=["POST"], content_types=FORM)
 def cancel_request(org_id, year):
     """Cancel the request; an invoiced one gets its credit note."""
-    ctx = context_for(bp.current_request)
-    actor = staff_id(ctx)
-    form, errors = _form(ctx, CANCEL_FIELDS)
-    season = _year(year)
-    try:
-        if errors:
-            raise ValidationError(errors)
+    def action(ctx, actor, season, form):
         done = staff_requests.cancel_with_credit_note(ctx.rt, org_id, season, by=actor, reason=form["reason"])
-    except DomainError as error:
-        return _refused(ctx, org_id, season, error, failed=staff_requests.CANCEL, values=form)
-    return redirect(with_notice(_path(org_id, season), "demande-annulee-avoir" if done.credit_note else "demande-annulee"))
+        return "demande-annulee-avoir" if done.credit_note else "demande-annulee"
+
+    return _act(org_id, year, staff_requests.CANCEL, lambda ctx: ctx.form(CANCEL_FIELDS), action)
 
 
 @route(bp, "/admin/documents/{document_id}")
