@@ -68,7 +68,6 @@ def memberships_overview(rt: Runtime, session: Session) -> MembershipsView:
     on this page from the contact's next login (a session lasts 12 hours at most); every
     other page, and every document, reads the organisation itself. Sessions opened before
     ``org_name`` existed have none: the organisation is read then, as before.
-    ``renewal_status`` only needs the organisation's id, which ``OrganisationName`` has.
 
     Considered and not chosen: keeping memberships, requests and documents in one table
     partition (one Query, but three repositories and the campaign's bulk reads would move
@@ -87,4 +86,4 @@ def memberships_overview(rt: Runtime, session: Session) -> MembershipsView:
     current = next((m for m in history if m.year == year), None)
     return MembershipsView(org, year, current, last_validated(history), history,
                            documents=list_documents(rt, org_id),
-                           renewal=renewal_status(rt, org, history))
+                           renewal=renewal_status(rt, org.org_id, history))

@@ -106,9 +106,9 @@ def _season(rt: Runtime, memberships: list[Membership], requests: list[RenewalRe
     return renewal_year(rt.today(), _opening(rt), paid)
 
 
-def renewal_status(rt: Runtime, org: Organisation, memberships: list[Membership]) -> RenewalStatus:
-    """The season, its request and the other open requests of ``org``."""
-    requests = rt.renewals.for_organisation(org.org_id)
+def renewal_status(rt: Runtime, org_id: str, memberships: list[Membership]) -> RenewalStatus:
+    """The season, its request and the other open requests of the organisation ``org_id``."""
+    requests = rt.renewals.for_organisation(org_id)
     year = _season(rt, memberships, requests)
     latest = next((r for r in requests if r.year == year), None)  # newest attempt first
     others = [r for r in requests if r.is_open and r is not latest]
