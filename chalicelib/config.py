@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from urllib.parse import urlsplit
 
 LOCAL_STAGE = "local"
@@ -26,7 +26,9 @@ class Config:
     documents_bucket: str
     sender_email: str
     base_url: str
-    csrf_secret: bytes
+    # The CSRF key as given (CSRF_SECRET, or the local stage's per-process key); empty when it
+    # is read from the SSM parameter ``csrf_secret_parameter``: see ``csrf_secret``.
+    csrf_key: bytes = field(repr=False)
     templates_dir: str | None
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 12 * 3600
@@ -35,6 +37,20 @@ class Config:
     # A campaign chunk stops and re-queues its remainder after this long (Lambda allows 900 s).
     campaign_work_seconds: int = 600
     aws_endpoint_url: str = ""  # a local stand-in for every AWS service (make run), else AWS itself
+    csrf_secret_parameter: str = ""  # an SSM SecureString parameter's name
+
+    @property
+    def csrf_secret(self) -> bytes:
+        """The key CSRF tokens are signed with.
+
+        Read from SSM on first use, once per process: only the functions that render or check
+        a form (the API handler) read it, so only they need ``ssm:GetParameter`` on it.
+        """
+        if self.csrf_key:
+            return self.csrf_key
+        if self.csrf_secret_parameter:
+            return _secure_parameter(self.csrf_secret_parameter, self.region)
+        raise RuntimeError("no CSRF secret: set CSRF_SECRET or CSRF_SECRET_PARAMETER")
 
     @property
     def is_local(self) -> bool:
@@ -62,13 +78,26 @@ class Config:
 _LOCAL_CSRF_SECRET = secrets.token_bytes(32)
 
 
-def _csrf_secret(stage: str) -> bytes:
+def _csrf_settings(stage: str) -> tuple[bytes, str]:
+    """(the CSRF key if given, else b"", the SSM parameter to read it from, else "")."""
     value = os.environ.get("CSRF_SECRET", "")
     if value:
-        return value.encode()
+        return value.encode(), ""
     if stage == LOCAL_STAGE:
-        return _LOCAL_CSRF_SECRET
-    raise RuntimeError("CSRF_SECRET must be set outside the local stage")
+        return _LOCAL_CSRF_SECRET, ""
+    parameter = os.environ.get("CSRF_SECRET_PARAMETER", "")
+    if parameter:
+        return b"", parameter
+    raise RuntimeError("CSRF_SECRET_PARAMETER (an SSM SecureString parameter's name) must be set "
+                       "outside the local stage")
+
+
+@cache
+def _secure_parameter(name: str, region: str) -> bytes:
+    """A failed read is not cached: the next request tries again."""
+    from .adapters.secrets import read_secure_parameter
+
+    return read_secure_parameter(name, region)
 
 
 def campaign_queue_name() -> str:
@@ -81,6 +110,7 @@ def campaign_queue_name() -> str:
 def get_config() -> Config:
     """Read the deployment settings once per process."""
     stage = os.environ.get("APP_STAGE", LOCAL_STAGE)
+    csrf_key, csrf_parameter = _csrf_settings(stage)
     return Config(
         stage=stage,
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-3",
@@ -88,9 +118,10 @@ def get_config() -> Config:
         documents_bucket=os.environ.get("DOCUMENTS_BUCKET", f"adhesions-{stage}-documents"),
         sender_email=os.environ.get("SENDER_EMAIL", "adhesions@example.org"),
         base_url=os.environ.get("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
-        csrf_secret=_csrf_secret(stage),
+        csrf_key=csrf_key,
         templates_dir=os.environ.get("TEMPLATES_DIR") or None,
         campaign_queue=campaign_queue_name(),
         campaign_work_seconds=int(os.environ.get("CAMPAIGN_WORK_SECONDS", "600")),
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL", ""),
+        csrf_secret_parameter=csrf_parameter,
     )

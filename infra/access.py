@@ -28,7 +28,8 @@ class Access:
     ``tables`` may read and write; ``read_tables`` may only read (Get, Query, Scan); both
     include the tables' indexes. ``bucket_read``/``bucket_write`` are key prefixes.
     ``send_to_queues`` may send to (and count) those queues; a function triggered by a
-    queue may always consume it, without being listed.
+    queue may always consume it, without being listed. ``read_secrets`` are SSM parameters
+    of ``infra/build.py`` ``SECRETS`` (e.g. ``csrf-secret``) it may read and decrypt.
     """
 
     tables: tuple[str, ...] = ()
@@ -37,6 +38,7 @@ class Access:
     bucket_write: tuple[str, ...] = ()
     send_email: bool = False
     send_to_queues: tuple[str, ...] = ()
+    read_secrets: tuple[str, ...] = ()
 
 
 FUNCTIONS: dict[str, Access] = {
@@ -47,6 +49,7 @@ FUNCTIONS: dict[str, Access] = {
         bucket_write=BUCKET_PREFIXES,
         send_email=True,
         send_to_queues=("campaign",),
+        read_secrets=("csrf-secret",),  # the only function with forms: the others never read it
     ),
     # The outbox's retries: reads due messages through the ``pending`` index, sends them.
     "retry_pending_emails": Access(tables=("outbox",), send_email=True),

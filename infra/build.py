@@ -36,7 +36,9 @@ ARCHITECTURE = "x86_64"
 API_STAGE_THROTTLE = {"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100}
 PRESIGNED_URL_MAX_AGE_MS = 10 * 60 * 1000
 LAYER_FONTCONFIG = "/opt/fonts"  # fonts.conf and fonts inside the WeasyPrint layer
-# Secrets reach the functions from SSM Parameter Store at deploy time; never from config.json.
+# Secrets are SSM SecureString parameters ``/<app>/<stage>/<parameter>``, never in config.json:
+# each function gets ``<VARIABLE>_PARAMETER`` (the parameter's name) and reads the value at run
+# time (chalicelib/config.py); infra/access.py says which functions may read which.
 SECRETS = {"CSRF_SECRET": "csrf-secret"}
 # What the outbox logs when SES refuses or fails a message (chalicelib/services/mail.py).
 EMAIL_FAILURE_PATTERN = '"not sent"'
@@ -166,9 +168,20 @@ def load_stage(stage: str, project_dir: Path = ROOT) -> Stage:
                     user_provided_params={"project_dir": str(project_dir)})
     env = dict(config.environment_variables)
     for variable in SECRETS:
-        if variable in env:
-            raise BuildError(f"{variable} is a secret: remove it from .chalice/config.json (it comes from SSM)")
+        for name in (variable, secret_variable(variable)):
+            if name in env:
+                raise BuildError(f"{name}: remove it from .chalice/config.json (the secret is an SSM "
+                                 f"parameter the build names)")
     return Stage(stage, on_disk["app_name"], env, config)
+
+
+def secret_variable(name: str) -> str:
+    """The environment variable naming the SSM parameter that holds the secret ``name``."""
+    return f"{name}_PARAMETER"
+
+
+def secret_parameter(stage: Stage, parameter: str) -> str:
+    return f"/{stage.app_name}/{stage.name}/{parameter}"
 
 
 def stage_environment(stage: Stage) -> dict:
@@ -473,12 +486,32 @@ def policy_document(function: Function, access: Access, stage: Stage, tables: li
     if access.send_to_queues:
         statements.append({"Sid": "SendToQueues", "Effect": "Allow", "Action": SQS_PRODUCE,
                            "Resource": [{"Fn::GetAtt": [by_key[k].logical_id, "Arn"]} for k in access.send_to_queues]})
+    if access.read_secrets:
+        unknown = sorted(set(access.read_secrets) - set(SECRETS.values()))
+        if unknown:
+            raise BuildError(f"infra/access.py: {function.name} reads unknown secret(s) {unknown}; "
+                             f"infra/build.py SECRETS has {sorted(SECRETS.values())}")
+        parameters = [_arn("ssm", f"parameter{secret_parameter(stage, p)}") for p in access.read_secrets]
+        statements.append({"Sid": "ReadSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+                           "Resource": parameters})
+        # SecureString values are decrypted by SSM with the account's AWS-managed key aws/ssm
+        # (its id is unknown here): only through SSM, and only for these parameters.
+        statements.append({
+            "Sid": "DecryptSecrets", "Effect": "Allow", "Action": ["kms:Decrypt"],
+            "Resource": _arn("kms", "key/*"),
+            "Condition": {"StringEquals": {
+                "kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"},
+                "kms:EncryptionContext:PARAMETER_ARN": parameters,
+            }},
+        })
     return {"Version": "2012-10-17", "Statement": statements}
 
 
 # --- Chalice's resources: what is merged into them ---------------------------------------
 def function_overrides(functions: list[Function], queues: list[Queue], stage: Stage) -> dict:
-    secrets = {name: f"{{{{resolve:ssm:/{stage.app_name}/{stage.name}/{param}}}}}" for name, param in SECRETS.items()}
+    # Every function names the secrets' parameters (the config checks they are set); only those
+    # granted in infra/access.py may read them.
+    secrets = {secret_variable(name): secret_parameter(stage, param) for name, param in SECRETS.items()}
     by_physical = {q.physical: q for q in queues}
     overrides: dict = {}
     for f in functions:

@@ -91,9 +91,13 @@ def check_merged(template: dict, result: infra_build.Build) -> list[str]:
             problems.append(f"{f.role_logical_id}: policy differs from the generated one")
         if f.log_group_logical_id not in resources:
             problems.append(f"{f.name}: no log group {f.log_group_logical_id} (log_retention_in_days)")
-        for name in infra_build.SECRETS:
-            if name not in props.get("Environment", {}).get("Variables", {}):
-                problems.append(f"{f.logical_id}: secret {name} not wired")
+        variables = props.get("Environment", {}).get("Variables", {})
+        for name, parameter in infra_build.SECRETS.items():
+            expected = infra_build.secret_parameter(result.stage, parameter)
+            if variables.get(infra_build.secret_variable(name)) != expected:
+                problems.append(f"{f.logical_id}: secret {name} not wired (its parameter {expected})")
+            if name in variables:
+                problems.append(f"{f.logical_id}: secret {name} in plain environment")
     return problems
 
 

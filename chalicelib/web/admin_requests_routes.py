@@ -119,10 +119,12 @@ def _act(org_id: str, year: str, failed: str, read: Callable, action: Callable):
     """
     ctx = context_for(bp.current_request)
     actor = staff_id(ctx)
-    season = _year(year)
-    values: dict = {}
     try:
-        values = read(ctx)
+        values = read(ctx)  # the CSRF token first, whatever the address says
+    except ValidationError as error:
+        return _refused(ctx, org_id, _year(year), error, failed=failed, values={})
+    season = _year(year)
+    try:
         done = action(ctx, actor, season, values)
     except DomainError as error:
         return _refused(ctx, org_id, season, error, failed=failed, values=values)

@@ -196,16 +196,40 @@ def test_unknown_addresses_get_a_french_404_page_from_the_gateway(generated):
             assert "$" not in body and "#" not in body  # Velocity would read them
 
 
-def test_secrets_come_from_ssm_parameter_store_never_from_config_json(generated):
+def test_secrets_are_ssm_parameters_named_to_the_functions_never_values_in_their_environment(generated):
+    from infra.access import FUNCTIONS
+
     template, policies = generated
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     texts = [json.dumps(config.get("environment_variables", {}))] + \
         [json.dumps(s.get("environment_variables", {})) for s in config["stages"].values()]
     assert not any("CSRF_SECRET" in text for text in texts)
-    for name in policies:
+    parameter = f"/adhesions/{STAGE}/csrf-secret"
+    parameter_arn = {"Fn::Sub": f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{parameter}"}
+    readers = set()
+    for name, policy in policies.items():
         logical = "APIHandler" if name == "api_handler" else "".join(p.title() for p in name.split("_"))
         variables = template["Resources"][logical]["Properties"]["Environment"]["Variables"]
-        assert variables["CSRF_SECRET"] == f"{{{{resolve:ssm:/adhesions/{STAGE}/csrf-secret}}}}"
+        # Every function names the parameter (its config requires it); none gets the value
+        assert variables["CSRF_SECRET_PARAMETER"] == parameter
+        assert "CSRF_SECRET" not in variables
+        assert not any("resolve:ssm" in json.dumps(value) for value in variables.values())
+        # and only the functions granted it may read and decrypt it, through SSM only
+        statements = {s["Sid"]: s for s in policy["Statement"]}
+        if "csrf-secret" not in FUNCTIONS[name].read_secrets:
+            assert not {"ReadSecrets", "DecryptSecrets"} & set(statements), name
+            continue
+        readers.add(name)
+        assert statements["ReadSecrets"]["Action"] == ["ssm:GetParameter"]
+        assert statements["ReadSecrets"]["Resource"] == [parameter_arn]
+        decrypt = statements["DecryptSecrets"]
+        assert decrypt["Action"] == ["kms:Decrypt"]
+        assert decrypt["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"}
+        assert decrypt["Condition"] == {"StringEquals": {
+            "kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"},
+            "kms:EncryptionContext:PARAMETER_ARN": [parameter_arn]}}
+    # The API handler renders and checks the forms; the scheduled and queued functions do not.
+    assert readers == {"api_handler"}
 
 
 def test_the_email_failure_alarm_counts_what_the_outbox_logs_when_ses_refuses(rt, caplog):
@@ -435,6 +459,15 @@ class StageNames:
             context = {"ses:FromAddress": sender}
             return [("ses:SendEmail", f"arn:aws:ses:eu-west-3:{ACCOUNT}:identity/{sender.rpartition('@')[2]}", context),
                     ("ses:SendEmail", f"arn:aws:ses:eu-west-3:{ACCOUNT}:configuration-set/adhesions-{STAGE}", context)]
+        if service == "ssm" and operation == "GetParameter":
+            name = params["Name"].replace(f"/adhesions/{self.config.stage}/", f"/adhesions/{STAGE}/")
+            arn = f"arn:aws:ssm:eu-west-3:{ACCOUNT}:parameter{name}"
+            found = [("ssm:GetParameter", arn, {})]
+            if params.get("WithDecryption"):  # SSM decrypts with the caller's rights, through itself
+                found.append(("kms:Decrypt", f"arn:aws:kms:eu-west-3:{ACCOUNT}:key/aws-ssm-managed-key",
+                              {"kms:ViaService": "ssm.eu-west-3.amazonaws.com",
+                               "kms:EncryptionContext:PARAMETER_ARN": arn}))
+            return found
         if service == "sqs":
             action = {"SendMessageBatch": "SendMessage"}.get(operation, operation)
             return [(f"sqs:{action}", self.queue_arn(params.get("QueueUrl") or params["QueueName"]), {})]
@@ -520,6 +553,14 @@ def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, 
     calls = AwsCalls()
     downloads = []  # presigned links: signed by the function, used by the browser
     rt.sleep = lambda seconds: clock.advance(seconds=seconds)
+    # The CSRF key comes from its SecureString parameter, as deployed (read on first use)
+    from chalicelib import config as config_module
+
+    secret_parameter = f"/adhesions/{rt.config.stage}/csrf-secret"
+    boto3.client("ssm", region_name=rt.config.region).put_parameter(
+        Name=secret_parameter, Type="SecureString", Value="csrf-key-of-the-policy-test")
+    rt.config = replace(rt.config, csrf_key=b"", csrf_secret_parameter=secret_parameter)
+    config_module._secure_parameter.cache_clear()
 
     def as_function(name: str):
         rt.forget_cached_settings()  # each function is its own process in Lambda
@@ -574,9 +615,11 @@ def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, 
         clock.advance(hours=1)
         with as_function("retry_pending_emails"):
             client.lambda_.invoke("retry_pending_emails", schedule)
+    config_module._secure_parameter.cache_clear()
     # Then every request each function made is allowed by that function's policy
     assert {c[0] for c in calls.calls} >= {"api_handler", "run_campaign_schedule", "process_campaign_chunk",
                                            "issue_pending_invoices"}
+    assert {(c[0], c[2]) for c in calls.calls if c[1] == "ssm"} == {("api_handler", "GetParameter")}
     needs = [(function, need) for function, service, operation, params in calls.calls
              for need in stage.needs(service, operation, params)]
     assert downloads

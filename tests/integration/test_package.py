@@ -128,7 +128,8 @@ def test_every_function_runs_python_3_12_with_the_layer_its_own_policy_and_its_s
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["x86_64"]
         assert props["Layers"] == [{"Ref": "WeasyPrintLayerArn"}]
-        assert props["Environment"]["Variables"]["CSRF_SECRET"].startswith("{{resolve:ssm:")
+        assert props["Environment"]["Variables"]["CSRF_SECRET_PARAMETER"] == f"/adhesions/{STAGE}/csrf-secret"
+        assert "CSRF_SECRET" not in props["Environment"]["Variables"]
         role = template["Resources"][props["Role"]["Fn::GetAtt"][0]]
         statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         assert statements and all(s["Effect"] == "Allow" for s in statements), logical
