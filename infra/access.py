@@ -69,11 +69,12 @@ FUNCTIONS: dict[str, Access] = {
         send_to_queues=("campaign",),
     ),
     # One chunk: claims each message in the ledger, sends it through the outbox, re-queues the
-    # rest. Reminders follow each organisation's request and invoices.
+    # rest. Reminders follow each organisation's request and invoices (and what is already
+    # paid on an unpaid one: ``payment_totals``).
     "process_campaign_chunk": Access(
         tables=("campaign_ledger", "outbox"),
         read_tables=("settings", "organisations", "contacts", "memberships", "tariffs", "renewal_requests",
-                     "documents"),
+                     "documents", "payment_totals"),
         send_email=True,
         send_to_queues=("campaign",),
     ),

@@ -294,13 +294,16 @@ class _Chunk:
             if not pending:
                 continue
             context = self._context(kind, org, memberships, request, unpaid)
+            if context is None:
+                continue
             for contact, entry in pending:
                 if self._send_once(org, kind, contact, context, attempt=entry.attempts + 1 if entry else 1):
                     self.result.sent[kind.value] += 1
 
     def _context(self, kind: MessageKind, org: Organisation, memberships: list[Membership],
-                 request: RenewalRequest | None, unpaid: list[Invoice]) -> dict:
-        """What the kind's template needs beyond the contact, the organisation and the association."""
+                 request: RenewalRequest | None, unpaid: list[Invoice]) -> dict | None:
+        """What the kind's template needs beyond the contact, the organisation and the association
+        (None: on a closer look, nothing to send)."""
         base = self.rt.config.base_url
         context = {
             "season": self.season,
@@ -312,7 +315,14 @@ class _Chunk:
         if kind is MessageKind.PURCHASE_ORDER:
             context.update(request=request, next_step=RequestState.AWAITING_PURCHASE_ORDER.next_step)
         if kind is MessageKind.UNPAID_INVOICE:
-            context.update(invoices=unpaid, request=request, next_step=RequestState.INVOICED.next_step)
+            # What is left on each invoice: a partly paid one asks only for the rest, and one
+            # paid in full (its settlement interrupted, see ``payments.settle``) is not asked for.
+            paid = {invoice.number: self.rt.payments.paid_total(invoice.number) for invoice in unpaid}
+            unpaid = [invoice for invoice in unpaid if paid[invoice.number] < invoice.totals.gross]
+            if not unpaid:
+                return None
+            context.update(invoices=unpaid, paid=paid, request=request,
+                           next_step=RequestState.INVOICED.next_step)
         return context
 
     def _send_once(self, org: Organisation, kind: MessageKind, contact: Contact, context: dict,

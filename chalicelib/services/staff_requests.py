@@ -8,7 +8,8 @@ Use cases:
 - ``request_detail`` — one season's latest request of an organisation, with its earlier
   attempts, documents, payments and the actions its state allows;
 - ``decide_tier`` — staff settle a tier change; the reason goes to the contacts by email;
-- ``cancel_with_credit_note`` — cancel a request; an invoiced one gets its credit note.
+- ``cancel_with_credit_note`` — cancel a request; an invoiced one gets its credit note;
+- ``finish_settlement`` — finish what an interruption left undone after a full payment.
 
 The other actions (purchase order, invoice, payment) are the use cases of
 ``services.renewal`` and ``services.payments``, called as they are.
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..domain.documents import CreditNote, DocumentKind, StoredDocument
-from ..domain.errors import NotFound, ValidationError
+from ..domain.errors import DomainError, NotFound, ValidationError
 from ..domain.model import Category, Organisation, Tier
 from ..domain.payments import Payment
 from ..domain.renewal import OPEN_STATES, RequestEvent, RequestState, allowed_events
@@ -37,6 +38,8 @@ NOTE_MAX = 1000
 
 # What each action of the detail page is, by the state machine's events.
 TIER, PURCHASE_ORDER, INVOICE, PAYMENT, CANCEL = "tier", "purchase_order", "invoice", "payment", "cancel"
+# Not an event: the follow-ups of a full payment that an interruption left undone (see ``request_detail``).
+SETTLE = "settle"
 _ACTIONS = {
     RequestEvent.TIER_ACCEPTED: TIER,
     RequestEvent.TIER_REFUSED: TIER,
@@ -196,11 +199,43 @@ def request_detail(rt: Runtime, org_id: str, year: int) -> RequestDetail:
         except payments.InvoiceNotFound:  # just issued: the number index catches up in a moment
             pass
     actions = frozenset(_ACTIONS[e] for e in allowed_events(request.state))
+    if _settlement_unfinished(request, season_documents, total, balance):
+        actions = (actions - {PAYMENT}) | {SETTLE}
     return RequestDetail(
         request=request, organisation=organisation, earlier_attempts=earlier, other_seasons=others,
         documents=season_documents, payments=paid_list, invoice_total=total, paid=paid, balance=balance,
         tiers=rt.tariffs.grid(year).for_category(request.category), actions=actions, names=_names(rt, request, paid_list),
     )
+
+
+def _settlement_unfinished(request: RenewalRequest, season_documents: list[StoredDocument],
+                           total: Decimal | None, balance: Decimal | None) -> bool:
+    """Whether a full payment's follow-ups were interrupted (``payments.settle`` finishes them):
+    the invoice is paid but the request is still INVOICED, or the request is PAID and the
+    season has no certificate yet."""
+    if request.state is RequestState.INVOICED:
+        return total is not None and total > 0 and balance is not None and balance <= 0
+    if request.state is RequestState.PAID:
+        return not any(d.kind is DocumentKind.CERTIFICATE for d in season_documents)
+    return False
+
+
+def finish_settlement(rt: Runtime, org_id: str, year: int, *, by: str) -> RenewalRequest:
+    """Staff finish the settlement of a fully paid request (membership, certificate, email)."""
+    request = payments.settle(rt, org_id, year, by=by)
+    if request is None:
+        raise NotFound(f"Aucune demande de renouvellement {year} n'est enregistrée pour cette structure.")
+    if request.state is not RequestState.PAID:
+        raise SettlementNotDue(request.state)
+    return request
+
+
+class SettlementNotDue(DomainError):
+    status = 409
+
+    def __init__(self, state: RequestState) -> None:
+        super().__init__(f"Rien à finaliser : la demande est « {state.label} » et sa facture "
+                         "n'est pas entièrement réglée.")
 
 
 # --- actions ---------------------------------------------------------------------------

@@ -39,33 +39,32 @@ def export_contacts():
     return csv_response(file.filename, file.text)
 
 
-@route(bp, "/admin/exports/paiements.csv")
-def export_payments():
-    """The payments recorded, as CSV; ``?annee=2027`` keeps one membership year."""
-    from ..services import payments
-
+def _one_year_csv(export):
+    """A CSV export that ``?annee=2027`` narrows to one membership year (empty: every year)."""
     ctx = context_for(bp.current_request)
     actor = staff_id(ctx)
-    file = payments.payments_csv(ctx.rt, year=exports.parse_export_year(ctx.query("annee", 10)), actor=actor)
+    file = export(ctx.rt, actor, exports.parse_export_year(ctx.query("annee", 10)))
     return csv_response(file.filename, file.text)
+
+
+@route(bp, "/admin/exports/paiements.csv")
+def export_payments():
+    """The payments recorded, as CSV."""
+    from ..services import payments
+
+    return _one_year_csv(lambda rt, actor, year: payments.payments_csv(rt, year=year, actor=actor))
 
 
 @route(bp, "/admin/exports/factures.csv")
 def export_invoices():
-    """The invoices issued, as CSV; ``?annee=2027`` keeps one membership year."""
-    ctx = context_for(bp.current_request)
-    actor = staff_id(ctx)
-    file = exports.export_invoices(ctx.rt, actor, exports.parse_export_year(ctx.query("annee", 10)))
-    return csv_response(file.filename, file.text)
+    """The invoices issued, as CSV."""
+    return _one_year_csv(exports.export_invoices)
 
 
 @route(bp, "/admin/exports/avoirs.csv")
 def export_credit_notes():
-    """The credit notes issued (negative amounts), as CSV; ``?annee=2027`` keeps one membership year."""
-    ctx = context_for(bp.current_request)
-    actor = staff_id(ctx)
-    file = exports.export_credit_notes(ctx.rt, actor, exports.parse_export_year(ctx.query("annee", 10)))
-    return csv_response(file.filename, file.text)
+    """The credit notes issued (negative amounts), as CSV."""
+    return _one_year_csv(exports.export_credit_notes)
 
 
 # --- import -------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ NOTICES = {
     "facture-emise": "La facture a été émise ; les contacts de la structure ont été prévenus par courriel.",
     "paiement": "Le paiement a été enregistré.",
     "paiement-solde": "Le paiement a été enregistré : la facture est soldée et l'adhésion renouvelée.",
+    "reglement-finalise": "Le règlement est finalisé : l'adhésion est renouvelée, l'attestation émise et la structure prévenue.",
     "demande-annulee": "La demande a été annulée.",
     "demande-annulee-avoir": "La demande a été annulée et l'avoir de la facture a été émis.",
 }

@@ -198,6 +198,16 @@ def record_payment(org_id, year):
     return _act(org_id, year, staff_requests.PAYMENT, lambda ctx: ctx.form(PAYMENT_FORM), action)
 
 
+@route(bp, QUEUE + "/{org_id}/{year}/finalisation", methods=["POST"], content_types=FORM)
+def finish_settlement(org_id, year):
+    """Finish the settlement of a fully paid request that an interruption left half-way."""
+    def action(ctx, actor, season, form):
+        staff_requests.finish_settlement(ctx.rt, org_id, season, by=actor)
+        return "reglement-finalise"
+
+    return _act(org_id, year, staff_requests.SETTLE, lambda ctx: ctx.form({}), action)
+
+
 @route(bp, QUEUE + "/{org_id}/{year}/annulation", methods=["POST"], content_types=FORM)
 def cancel_request(org_id, year):
     """Cancel the request; an invoiced one gets its credit note."""

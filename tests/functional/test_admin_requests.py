@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.domain.documents import DocumentKind
 from chalicelib.domain.renewal import RequestState
-from chalicelib.services import staff_requests
+from chalicelib.services import payments, staff_requests
 from tests.bench.common import DynamoCounter
 from tests.conftest import sent_emails
 from tests.functional.conftest import MEMBER, MEMBER_B, STAFF
@@ -442,6 +442,54 @@ def test_bad_payments_get_a_message_next_to_the_field(staff, new_browser, rt, va
     assert response.status_code == 400
     assert message in field_error(staff.text(), field)
     assert rt.payments.for_request("org-saint-aubin", 2027) == []
+
+
+@pytest.mark.parametrize("module, step, left_in", [
+    ("chalicelib.services.renewal", "mark_paid", RequestState.INVOICED),  # after the payment is written
+    ("chalicelib.services.payments", "_extend_membership", RequestState.PAID),  # after the request is paid
+])
+def test_staff_finish_a_settlement_an_interruption_left_half_way(staff, new_browser, rt, monkeypatch,
+                                                                 module, step, left_in):
+    saint_aubin_submits(new_browser)
+
+    def crash(*args, **kwargs):
+        raise ConnectionError("worker stopped")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(importlib.import_module(module), step, crash)
+        with pytest.raises(ConnectionError):
+            payments.record_payment(rt, "org-saint-aubin", 2027, recorded_by="staff", fields={
+                "amount": "185", "paid_on": "2026-12-01", "method": "virement", "reference": "VIR-42"})
+    assert latest(rt, "org-saint-aubin").state is left_in
+    # The page offers to finish it, instead of a payment of 0 €
+    staff.get(SAINT_AUBIN)
+    text = plain(staff.text())
+    assert "Finaliser le règlement" in text and "Enregistrer un paiement" not in text
+    def paid_emails():
+        return [m for m in sent_emails() if m.subject.startswith("Paiement reçu")]
+
+    assert paid_emails() == []
+    text = follow(staff, post_on_page(staff, SAINT_AUBIN, "finalisation", {}))
+    assert "Le règlement est finalisé" in text and "Finaliser le règlement" not in plain(text)
+    assert latest(rt, "org-saint-aubin").state is RequestState.PAID
+    [membership] = [m for m in rt.memberships.for_organisation("org-saint-aubin") if m.year == 2027]
+    assert membership.status.value == "paid"
+    assert [d.kind for d in rt.documents.for_organisation("org-saint-aubin")].count(DocumentKind.CERTIFICATE) == 1
+    assert len(paid_emails()) == 1  # Saint-Aubin has one contact
+    # and once finished, there is nothing left to finish
+    response = staff.post(f"{SAINT_AUBIN}/finalisation", {})
+    assert response.status_code in (302, 303, 409)
+    assert [d.kind for d in rt.documents.for_organisation("org-saint-aubin")].count(DocumentKind.CERTIFICATE) == 1
+    assert len(paid_emails()) == 1
+
+
+def test_nothing_to_finish_while_the_invoice_is_not_fully_paid(staff, new_browser, rt):
+    saint_aubin_submits(new_browser)
+    follow(staff, pay(staff, SAINT_AUBIN, "100"))
+    response = post_on_page(staff, SAINT_AUBIN, "finalisation", {})
+    assert response.status_code == 409
+    assert "Rien à finaliser" in staff.text()
+    assert latest(rt, "org-saint-aubin").state is RequestState.INVOICED
 
 
 # --- cancelling ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ the queue). The clock is injected; the SES throttle "sleeps" by moving it.
 """
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
@@ -113,6 +114,10 @@ def invoice_request(rt, org_id: str):
     return rt.renewals.latest(org_id, 2027)
 
 
+def crashing(*args, **kwargs):
+    raise ConnectionError("worker stopped")
+
+
 def at(clock, year, month, day, hour=5):
     clock.now = datetime(year, month, day, hour, 0, tzinfo=timezone.utc)
 
@@ -188,8 +193,8 @@ def test_the_unpaid_invoice_reminder_goes_after_the_due_date_and_stops_once_paid
     at(clock, 2026, 12, 1)
     aws_functions.day()
     at(clock, 2026, 12, 5, hour=10)
-    unpaid, paid = [o for o, p in world.profiles.items() if p == "member"][:2]
-    for org_id in (unpaid, paid):
+    unpaid, paid, interrupted = [o for o, p in world.profiles.items() if p == "member"][:3]
+    for org_id in (unpaid, paid, interrupted):
         submit_request(rt, world, org_id, wait_for_po=False)
         invoice_request(rt, org_id)
     # and one of them pays on 8 January
@@ -197,6 +202,18 @@ def test_the_unpaid_invoice_reminder_goes_after_the_due_date_and_stops_once_paid
     request = rt.renewals.latest(paid, 2027)
     rt.memberships.save(Membership(paid, 2027, request.tier_code, request.tier_label, request.amount,
                                    MembershipStatus.PAID))
+    # and a third pays in full, but the settlement stops before the request is marked paid
+    from chalicelib.services import payments
+    pay_all = {"amount": str(rt.renewals.latest(interrupted, 2027).amount), "paid_on": "08/01/2027",
+               "method": "virement", "reference": "VIR-0"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importlib.import_module("chalicelib.services.renewal"), "mark_paid", crashing)
+        with pytest.raises(ConnectionError):
+            payments.record_payment(rt, interrupted, 2027, recorded_by="staff", fields=pay_all)
+    # and the last one pays 50 € of it on 9 January
+    at(clock, 2027, 1, 9, hour=10)
+    payments.record_payment(rt, unpaid, 2027, recorded_by="staff", fields={
+        "amount": "50,00", "paid_on": "09/01/2027", "method": "virement", "reference": "VIR-1"})
     # When the daily function runs up to the day before the reminder is due (7 days after)
     at(clock, 2027, 1, 10)
     aws_functions.day()
@@ -208,6 +225,10 @@ def test_the_unpaid_invoice_reminder_goes_after_the_due_date_and_stops_once_paid
     assert_each_once(received(UNPAID), world.recipients([unpaid]))
     reminder = next(m for m in sent_emails() if m.subject.startswith(UNPAID))
     assert "à régler au plus tard le 4 janvier 2027" in reminder.text
+    from chalicelib.domain.formatting import format_eur
+    left = rt.renewals.latest(unpaid, 2027).amount - 50
+    assert f"déjà réglé : {format_eur(50)}, reste à payer : {format_eur(left)}" in reminder.text
+    assert "reste à payer" in reminder.html
     assert "« Historique des adhésions »" in reminder.text
 
 
