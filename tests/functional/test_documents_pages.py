@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
@@ -158,3 +158,38 @@ def test_a_quote_for_a_hostile_name_renders(client, demo, rt):
     assert rt.storage.get(stored.s3_key).startswith(b"%PDF")
     browser.get("/mon-compte/adhesions")
     assert "<script>alert" not in browser.last.body.decode()
+
+
+def test_a_quote_then_a_renewal_without_purchase_order_gives_a_factur_x_invoice_to_download(browser, rt):
+    """A contact gets a quote, renews without a PO, is told by email, downloads the invoice."""
+    import io
+    import re
+
+    import boto3
+    from facturx import get_facturx_xml_from_pdf, xml_check_xsd
+
+    browser.login("n.durand@paysages-durand.example")  # Paysages Durand SARL: 2026 not renewed yet
+    quote_link = edit_quote(browser)
+    assert browser.get(quote_link).status_code == 302
+    browser.get("/mon-compte/adhesions/renouveler")
+    response = browser.post("/mon-compte/adhesions/renouveler", {
+        "tier_choice": "confirm", "payment_method": "virement", "wait_for_purchase_order": "no",
+        "address_line1": "ZA des Grands Champs, 8 rue des Artisans", "postcode": "35000", "city": "Rennes",
+        "siret": "48312345600027", "invoice_email": "compta@paysages-durand.example"})
+    assert response.status_code == 303
+
+    invoice = next(d for d in rt.documents.for_organisation("org-durand") if d.number.startswith("FAC-"))
+    email = next(m for m in sent_emails()
+                 if m.recipients == ("n.durand@paysages-durand.example",) and "facture" in m.subject.lower())
+    assert "/mon-compte/adhesions" in email.text and "X-Amz-Signature" not in email.text + email.html
+    browser.get("/mon-compte/adhesions")
+    link = re.search(rf'href="(/mon-compte/documents/[^"]+)"[^>]*>[^<]*{invoice.number}', browser.text())
+    assert link, "the invoice is listed in « Historique des adhésions »"
+    presigned = browser.get(link.group(1)).headers["Location"]
+    url = urlsplit(presigned)
+    assert parse_qs(url.query)["response-content-disposition"][0].startswith("attachment")
+    bucket, key = url.hostname.split(".s3.")[0], unquote(url.path.lstrip("/"))
+    pdf = boto3.client("s3", region_name=rt.config.region).get_object(Bucket=bucket, Key=key)["Body"].read()
+    flavor, xml = get_facturx_xml_from_pdf(io.BytesIO(pdf), check_xsd=False)
+    xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    assert invoice.number in xml.decode() and "48312345600027" in xml.decode()
