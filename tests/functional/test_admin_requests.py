@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from html import unescape
@@ -47,6 +48,19 @@ def member(new_browser, campaign_open):
 def staff(browser, campaign_open):
     assert browser.login(STAFF).status_code == 303
     return browser
+
+
+@contextmanager
+def crash_in(monkeypatch, module: str, step: str):
+    """``module.step`` fails while the block runs, and the block must fail with it."""
+    def crash(*args, **kwargs):
+        raise ConnectionError("service unavailable")
+
+    with monkeypatch.context() as patch:
+        # the module itself: ``chalicelib.services`` hands out stand-ins that monkeypatch cannot undo
+        patch.setattr(importlib.import_module(module), step, crash)
+        with pytest.raises(ConnectionError):
+            yield
 
 
 def submit(browser, values: dict):
@@ -452,14 +466,9 @@ def test_staff_finish_a_settlement_an_interruption_left_half_way(staff, new_brow
                                                                  module, step, left_in):
     saint_aubin_submits(new_browser)
 
-    def crash(*args, **kwargs):
-        raise ConnectionError("worker stopped")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(importlib.import_module(module), step, crash)
-        with pytest.raises(ConnectionError):
-            payments.record_payment(rt, "org-saint-aubin", 2027, recorded_by="staff", fields={
-                "amount": "185", "paid_on": "2026-12-01", "method": "virement", "reference": "VIR-42"})
+    with crash_in(monkeypatch, module, step):
+        payments.record_payment(rt, "org-saint-aubin", 2027, recorded_by="staff", fields={
+            "amount": "185", "paid_on": "2026-12-01", "method": "virement", "reference": "VIR-42"})
     assert latest(rt, "org-saint-aubin").state is left_in
     # The page offers to finish it, instead of a payment of 0 €
     staff.get(SAINT_AUBIN)
@@ -530,14 +539,8 @@ def test_a_cancellation_that_failed_half_way_can_be_retried_and_gives_one_credit
         staff, new_browser, rt, monkeypatch, module, step):
     saint_aubin_submits(new_browser)
 
-    def crash(*args, **kwargs):
-        raise ConnectionError("service unavailable")
-
-    with monkeypatch.context() as patch:
-        # the module itself: ``chalicelib.services`` hands out stand-ins that monkeypatch cannot undo
-        patch.setattr(importlib.import_module(module), step, crash)
-        with pytest.raises(ConnectionError):
-            staff_requests.cancel_with_credit_note(rt, "org-saint-aubin", 2027, by="staff", reason="Résiliation.")
+    with crash_in(monkeypatch, module, step):
+        staff_requests.cancel_with_credit_note(rt, "org-saint-aubin", 2027, by="staff", reason="Résiliation.")
     assert latest(rt, "org-saint-aubin").state is RequestState.INVOICED  # so the action is still offered
     staff.get(SAINT_AUBIN)
     follow(staff, staff.post(f"{SAINT_AUBIN}/annulation", {"reason": "Résiliation."}))
