@@ -55,6 +55,12 @@ def is_payment_id(value: str) -> bool:
     return bool(_PAYMENT_ID.fullmatch(value))
 
 
+def settles(total: Decimal, left: Decimal) -> bool:
+    """Whether an invoice of ``total`` with ``left`` still to pay is settled: the full payment
+    that marks its request paid (an invoice of 0 is never settled by a payment)."""
+    return total > 0 and left <= 0
+
+
 def paid_total(payments: Iterable[Payment]) -> Decimal:
     """The sum of ``payments``, in euros (0.00 when there are none)."""
     return sum((p.amount for p in payments), Decimal("0.00"))

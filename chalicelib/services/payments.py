@@ -49,7 +49,7 @@ from ..domain.association import PAYMENT_METHOD_LABELS
 from ..domain.csv_io import Column, csv_export
 from ..domain.errors import AlreadyExists, ConcurrentUpdate, DomainError
 from ..domain.model import Membership, MembershipStatus, Role
-from ..domain.payments import Payment, check_payment, is_payment_id
+from ..domain.payments import Payment, check_payment, is_payment_id, settles
 from ..domain.renewal import InvalidTransition, RequestState
 from ..domain.renewal_request import RenewalRequest
 from ..domain.validation import fold
@@ -180,7 +180,7 @@ def _outcome(rt: Runtime, payment: Payment, request: RenewalRequest | None) -> P
     if request is None:  # the request vanished: cannot happen, requests are never deleted
         raise ConcurrentUpdate()
     total, paid, left = balance(rt, request)
-    return PaymentOutcome(payment, request, paid, left, total > 0 and left <= 0)
+    return PaymentOutcome(payment, request, paid, left, settles(total, left))
 
 
 # --- settling --------------------------------------------------------------------------
@@ -198,8 +198,8 @@ def settle(rt: Runtime, org_id: str, year: int, *, by: str = "system") -> Renewa
     if request is None:
         return None
     if request.state is RequestState.INVOICED:
-        total, paid, left = balance(rt, request)
-        if total <= 0 or left > 0:
+        total, _paid, left = balance(rt, request)
+        if not settles(total, left):
             return request
         try:
             request = renewal.mark_paid(rt, org_id, year, by=by)

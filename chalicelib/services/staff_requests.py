@@ -24,7 +24,7 @@ from decimal import Decimal
 from ..domain.documents import CreditNote, DocumentKind, StoredDocument
 from ..domain.errors import DomainError, NotFound, ValidationError
 from ..domain.model import Category, Organisation, Tier
-from ..domain.payments import Payment
+from ..domain.payments import Payment, settles
 from ..domain.renewal import OPEN_STATES, RequestEvent, RequestState, allowed_events
 from ..domain.renewal_request import RenewalRequest
 from ..domain.season import CampaignOpening, renewal_year
@@ -214,7 +214,7 @@ def _settlement_unfinished(request: RenewalRequest, season_documents: list[Store
     the invoice is paid but the request is still INVOICED, or the request is PAID and the
     season has no certificate yet."""
     if request.state is RequestState.INVOICED:
-        return total is not None and total > 0 and balance is not None and balance <= 0
+        return total is not None and balance is not None and settles(total, balance)
     if request.state is RequestState.PAID:
         return not any(d.kind is DocumentKind.CERTIFICATE for d in season_documents)
     return False

@@ -1,10 +1,14 @@
 """« Éditer un devis », « Historique des adhésions » and document downloads, through the app."""
 from __future__ import annotations
 
+import io
+import re
 from decimal import Decimal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import boto3
 import pytest
+from facturx import get_facturx_xml_from_pdf, xml_check_xsd
 
 from chalicelib.domain.model import Address, Category, Contact, Membership, MembershipStatus, Organisation, Role
 from chalicelib.local.demo import DEMO_PASSWORD
@@ -162,12 +166,6 @@ def test_a_quote_for_a_hostile_name_renders(client, demo, rt):
 
 def test_a_quote_then_a_renewal_without_purchase_order_gives_a_factur_x_invoice_to_download(browser, rt):
     """A contact gets a quote, renews without a PO, is told by email, downloads the invoice."""
-    import io
-    import re
-
-    import boto3
-    from facturx import get_facturx_xml_from_pdf, xml_check_xsd
-
     browser.login("n.durand@paysages-durand.example")  # Paysages Durand SARL: 2026 not renewed yet
     quote_link = edit_quote(browser)
     assert browser.get(quote_link).status_code == 302

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.formatting import format_eur
-from chalicelib.domain.payments import PAYMENT_FIELDS, Payment, check_payment, is_payment_id, paid_total
+from chalicelib.domain.payments import PAYMENT_FIELDS, Payment, check_payment, is_payment_id, paid_total, settles
 
 TODAY = date(2027, 1, 15)
 METHODS = ("virement", "cheque", "mandat_administratif")
@@ -148,3 +148,10 @@ def test_paid_total_adds_up_partial_payments():
     assert paid_total([]) == Decimal("0.00")
     assert paid_total([payment("0.10"), payment("0.20"), payment("741.70")]) == Decimal("742.00")
     assert payment("1").method_label == "Virement bancaire"
+
+
+@pytest.mark.parametrize("total, left, settled", [
+    ("185", "0", True), ("185", "0.01", False), ("185", "185", False), ("0", "0", False),
+])
+def test_only_a_full_payment_of_a_positive_invoice_settles_it(total, left, settled):
+    assert settles(Decimal(total), Decimal(left)) is settled
