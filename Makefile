@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+TODAY ?=
 PYTEST_ARGS ?=
 STAGE ?= dev
 
@@ -16,8 +17,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 ## make run: the app on http://127.0.0.1:$(PORT) with the embedded AWS stand-in and demo data
+## (TODAY=2027-03-15 runs it as if on that day)
 run: $(VENV)/.installed
-	$(PY) -m chalicelib.local.devserver --port $(PORT)
+	$(PY) -m chalicelib.local.devserver --port $(PORT) $(if $(TODAY),--today $(TODAY))
 
 ## make test: every test
 test: $(VENV)/.installed

@@ -7,10 +7,13 @@ DynamoDB and are edited by staff; see ``domain.association``.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from functools import cache, lru_cache
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 LOCAL_STAGE = "local"
 # Campaign chunks consumed at once (the SQS event source's maximum concurrency): each
@@ -38,6 +41,9 @@ class Config:
     campaign_work_seconds: int = 600
     aws_endpoint_url: str = ""  # a local stand-in for every AWS service (make run), else AWS itself
     csrf_secret_parameter: str = ""  # an SSM SecureString parameter's name
+    # The local stage only: the moment the app's clock starts from (APP_TODAY), e.g. to see the
+    # demo on the campaign's opening day. None: the real clock.
+    clock_start: datetime | None = None
 
     @property
     def csrf_secret(self) -> bytes:
@@ -106,6 +112,34 @@ def campaign_queue_name() -> str:
     return os.environ.get("CAMPAIGN_QUEUE", f"adhesions-{stage}-campaign")
 
 
+_TODAY = re.compile(r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ](?P<time>[0-9]{2}:[0-9]{2}(?::[0-9]{2})?))?")
+
+
+def parse_clock_start(text: str) -> datetime:
+    """``YYYY-MM-DD`` (10:00 that day) or ``YYYY-MM-DDTHH:MM[:SS]``, in Paris time.
+
+    A bare day starts at 10:00 so that a demo or a test run never crosses midnight by surprise.
+    """
+    match = _TODAY.fullmatch(text.strip())
+    try:
+        if match is None:
+            raise ValueError
+        day = date.fromisoformat(match["day"])
+        at = time.fromisoformat(match["time"]) if match["time"] else time(10, 0)
+    except ValueError:
+        raise ValueError(f"APP_TODAY={text!r}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
+    return datetime.combine(day, at, ZoneInfo("Europe/Paris"))
+
+
+def _clock_start(stage: str) -> datetime | None:
+    text = os.environ.get("APP_TODAY", "").strip()
+    if not text:
+        return None
+    if stage != LOCAL_STAGE:
+        raise RuntimeError(f"APP_TODAY is accepted in the local stage only (stage {stage!r})")
+    return parse_clock_start(text)
+
+
 @lru_cache(maxsize=1)
 def get_config() -> Config:
     """Read the deployment settings once per process."""
@@ -124,4 +158,5 @@ def get_config() -> Config:
         campaign_work_seconds=int(os.environ.get("CAMPAIGN_WORK_SECONDS", "600")),
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL", ""),
         csrf_secret_parameter=csrf_parameter,
+        clock_start=_clock_start(stage),
     )

@@ -24,6 +24,12 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def running_from(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads ``start`` now and runs at the real pace from there (``APP_TODAY``)."""
+    origin = utc_now()
+    return lambda: (start + (utc_now() - origin)).astimezone(timezone.utc)
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -184,7 +190,8 @@ _runtime: Runtime | None = None
 def get_runtime() -> Runtime:
     global _runtime
     if _runtime is None:
-        _runtime = Runtime(get_config())
+        config = get_config()
+        _runtime = Runtime(config, clock=running_from(config.clock_start)) if config.clock_start else Runtime(config)
     return _runtime
 
 

@@ -37,13 +37,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_devserver(timeout: float = 120) -> DevServer:
-    """Run ``python -m chalicelib.local.devserver`` as `make run` does, with a clean AWS environment."""
+def start_devserver(today: str = "", timeout: float = 120) -> DevServer:
+    """Run ``python -m chalicelib.local.devserver`` as `make run` does, with a clean AWS environment.
+
+    ``today`` (``YYYY-MM-DD[THH:MM]``) is the app's today, as `make run TODAY=…` sets it; empty:
+    the machine's date.
+    """
     port = free_port()
-    prefixes = ("AWS_", "APP_", "TABLE_", "BASE_URL", "DOCUMENTS_", "SENDER_")
+    prefixes = ("AWS_", "APP_", "TABLE_", "BASE_URL", "DOCUMENTS_", "SENDER_", "TODAY")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.local.devserver", "--port", str(port)],
+        [sys.executable, "-m", "chalicelib.local.devserver", "--port", str(port)] + (["--today", today] if today else []),
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines: list[str] = []

@@ -1,7 +1,10 @@
-"""Demo data for ``make run``: an association, tariff grids, members with history, and
-(``load_demo_requests``) renewal requests of the last two seasons for the staff dashboard."""
+"""Demo data: an association, tariff grids, members with history (``load_demo_data``, the
+tests' fixture), and for ``make run`` (``load_demo``) renewal requests around the season open
+on the app's today, whatever the day: one organisation still to renew, one request awaiting
+its purchase order, one invoiced, one paid, and the last two seasons for the dashboard."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -20,7 +23,7 @@ from ..domain.model import (
 )
 from ..domain.renewal import initial_state
 from ..domain.renewal_request import BillingDetails, HistoryEntry, RenewalRequest
-from ..domain.season import CampaignOpening, campaign_opens_on
+from ..domain.season import CampaignOpening, campaign_opens_on, renewal_year
 from ..runtime import PARIS, Runtime
 
 DEMO_PASSWORD = "Tilleul-Platane-Erable-2026"
@@ -41,6 +44,15 @@ TIERS = [
     ("ENS-2", S, "Organisme de recherche", "450.00"),
     ("FED-1", F, "Fédération, association, syndicat professionnel", "250.00"),
 ]
+
+
+GRID_FACTORS = {-2: Decimal("0.94"), -1: Decimal("0.97"), 0: Decimal("1"), 1: Decimal("1.03")}
+
+
+def tier_amount(code: str, years_after_base: int) -> Decimal:
+    """A tier's amount in the demo grid of ``base year + years_after_base`` (-2 … +1)."""
+    amount = next(Decimal(a) for c, _, _, a in TIERS if c == code)
+    return (amount * GRID_FACTORS[years_after_base]).quantize(Decimal("1"))
 
 
 @dataclass(frozen=True)
@@ -124,16 +136,18 @@ def demo_association() -> AssociationSettings:
     )
 
 
-def load_demo_data(rt: Runtime) -> list[tuple[str, str, str]]:
-    """Load everything; return the demo logins as (who, email, organisation or role)."""
+def load_demo_data(rt: Runtime, base_year: int | None = None) -> list[tuple[str, str, str]]:
+    """Load everything; return the demo logins as (who, email, organisation or role).
+
+    ``base_year`` is the year of the most recent memberships ("0 years ago", default: the
+    calendar year); its grid is ``TIERS``, the years around it 3 % apart.
+    """
     rt.settings.save_association(demo_association())
     rt.forget_cached_settings()
-    year = rt.today().year
-    for grid_year, factor in ((year - 2, Decimal("0.94")), (year - 1, Decimal("0.97")),
-                              (year, Decimal("1")), (year + 1, Decimal("1.03"))):
-        for rank, (code, category, label, amount) in enumerate(TIERS):
-            value = (Decimal(amount) * factor).quantize(Decimal("1"))
-            rt.tariffs.save_tier(grid_year, Tier(code, category, label, value, rank))
+    year = rt.today().year if base_year is None else base_year
+    for grid_year in range(year - 2, year + 2):
+        for rank, (code, category, label, _) in enumerate(TIERS):
+            rt.tariffs.save_tier(grid_year, Tier(code, category, label, tier_amount(code, grid_year - year), rank))
     password_hash = rt.hasher.hash(DEMO_PASSWORD)
     logins = []
     for demo in demo_organisations():
@@ -151,10 +165,10 @@ def load_demo_data(rt: Runtime) -> list[tuple[str, str, str]]:
     return logins
 
 
-# Renewal requests of the last two seasons: (organisation, seasons ago, days after the
-# campaign opened, days until paid — or None: cancelled after 40 days). The two
-# organisations the tests log in with (Montclair, Saint-Aubin) have none: their seasons'
-# memberships were recorded directly, which the dashboard shows apart.
+# Renewal requests of the two seasons before the open one: (organisation, seasons before the
+# last one, days after the campaign opened, days until paid — or None: cancelled after 40
+# days). Montclair and Saint-Aubin, whose contacts the browser tests log in with, have none:
+# their memberships were recorded directly, which the dashboard shows apart.
 DEMO_REQUESTS = [
     ("org-val-fleuri", 1, 2, 30), ("org-durand", 1, 9, 45), ("org-beaulieu", 1, 38, 60),
     ("org-federation", 1, 50, 30), ("org-grand-port", 1, 66, None),
@@ -163,14 +177,35 @@ DEMO_REQUESTS = [
 ]
 
 
-def load_demo_requests(rt: Runtime) -> int:
-    """Add the demo's renewal requests (after ``load_demo_data``); return how many were stored.
+def open_season(rt: Runtime) -> int:
+    """The membership year whose renewals are open on the app's today (demo settings)."""
+    return renewal_year(rt.today(), CampaignOpening.parse(demo_association().campaign_opening), set())
 
-    Seasons are the calendar year and the one before, as the demo memberships; requests are
-    dated from each campaign's opening, and a step that would lie in the future is left out.
-    Paid requests carry no invoice: the demo issues no documents (no PDF rendering at start).
+
+def load_demo(rt: Runtime) -> list[tuple[str, str, str]]:
+    """What ``make run`` shows, built around the season open on the app's today.
+
+    Everyone's last membership is the season before; Paysages Durand's is two seasons back
+    (it renews the open season, whatever the day). The open season has three requests made
+    through the app's own services: Ville de Grand-Port's awaits its purchase order, the
+    Val Fleuri's is invoiced, the Fédération's is paid (invoice, payment, certificate).
     """
-    now, year = rt.clock(), rt.today().year
+    season = open_season(rt)
+    logins = load_demo_data(rt, base_year=season - 1)
+    load_demo_requests(rt, season - 1)
+    load_open_season_requests(rt, season)
+    return logins
+
+
+def load_demo_requests(rt: Runtime, last_season: int | None = None) -> int:
+    """Add the renewal requests of ``last_season`` and the one before (after ``load_demo_data``;
+    default: the calendar year); return how many were stored.
+
+    Requests are dated from each campaign's opening, and a step that would lie in the future
+    is left out. Paid requests carry no invoice: these seasons issue no documents.
+    """
+    now = rt.clock()
+    year = rt.today().year if last_season is None else last_season
     opening = CampaignOpening.parse(rt.association().campaign_opening)
     staff = rt.contacts.find_by_email(STAFF[1])
     stored = 0
@@ -204,3 +239,33 @@ def load_demo_requests(rt: Runtime) -> int:
         rt.renewals.add(request)
         stored += 1
     return stored
+
+
+def load_open_season_requests(rt: Runtime, season: int) -> None:
+    """Grand-Port awaits its purchase order, Val Fleuri is invoiced, the Fédération is paid.
+
+    Each step runs through the services, on a clock set between the campaign's opening and
+    now, so the requests, documents, emails and journal are what the app itself makes.
+    """
+    from ..services.payments import record_payment
+    from ..services.renewal import start_renewal, submit_renewal_request
+
+    opening = CampaignOpening.parse(rt.association().campaign_opening)
+    opened = datetime.combine(campaign_opens_on(season, opening), time(0, 0), PARIS)
+    elapsed = rt.clock() - opened
+    staff = rt.contacts.find_by_email(STAFF[1])
+    plan = [("org-grand-port", "mandat_administratif", "yes", ""),
+            ("org-val-fleuri", "mandat_administratif", "no", f"ENG-{season}-0042"),
+            ("org-federation", "virement", "no", "")]
+    for step, (org_id, method, wait, po_number) in enumerate(plan, start=1):
+        at = opened + elapsed * step / (len(plan) + 1)
+        then = dataclasses.replace(rt, clock=lambda at=at: at)
+        contact = rt.contacts.for_organisation(org_id)[0]
+        offer = start_renewal(then, org_id, contact.contact_id)
+        answers = dataclasses.asdict(offer.form) | {
+            "payment_method": method, "wait_for_purchase_order": wait, "purchase_order_number": po_number}
+        request = submit_renewal_request(then, org_id, contact.contact_id, answers).request
+        if org_id == "org-federation":
+            record_payment(then, org_id, season, recorded_by=staff.contact_id, fields={
+                "amount": str(request.amount).replace(".", ","), "paid_on": at.astimezone(PARIS).strftime("%d/%m/%Y"),
+                "method": "virement", "reference": f"VIR FRP {season}"})

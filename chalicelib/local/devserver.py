@@ -22,8 +22,14 @@ def _start_moto() -> tuple[object, str]:
     return server, f"http://{host}:{port}"
 
 
-def prepare_environment(port: int, endpoint: str) -> None:
-    """Point every AWS client at the stand-in, before any app module is imported."""
+def prepare_environment(port: int, endpoint: str, today: str = "") -> None:
+    """Point every AWS client at the stand-in, before any app module is imported.
+
+    ``today`` (``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM``, Paris time) starts the app's clock on
+    that day; empty keeps ``APP_TODAY`` if set, else the real clock.
+    """
+    if today:
+        os.environ["APP_TODAY"] = today
     os.environ.update({
         "APP_STAGE": "local",
         "AWS_ENDPOINT_URL": endpoint,
@@ -38,12 +44,20 @@ def prepare_environment(port: int, endpoint: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Adhésions en ligne, local server")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--today", default=os.environ.get("TODAY", ""),
+                        help="the app's today: YYYY-MM-DD (10:00, Paris) or YYYY-MM-DDTHH:MM; default: the real date")
     args = parser.parse_args(argv)
+    if args.today:
+        from chalicelib.config import parse_clock_start
+        try:
+            parse_clock_start(args.today)
+        except ValueError as error:
+            parser.error(str(error))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("chalicelib").setLevel(logging.INFO)
 
     moto_server, endpoint = _start_moto()
-    prepare_environment(args.port, endpoint)
+    prepare_environment(args.port, endpoint, args.today)
     sys.path.insert(0, str(ROOT))
 
     from chalice.config import Config as ChaliceConfig
@@ -51,13 +65,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from app import app
     from chalicelib.adapters.local_aws import create_resources
-    from chalicelib.local.demo import DEMO_PASSWORD, load_demo_data, load_demo_requests
+    from chalicelib.local.demo import DEMO_PASSWORD, load_demo, open_season
     from chalicelib.runtime import get_runtime
 
     rt = get_runtime()
     create_resources(rt.config)
-    logins = load_demo_data(rt)
-    load_demo_requests(rt)  # the staff dashboard's curves; the test fixture leaves them out
+    logins = load_demo(rt)
 
     config = ChaliceConfig.create(chalice_stage="local", app_name=app.app_name, project_dir=str(ROOT))
     server = create_local_server(app, config, "127.0.0.1", args.port)
@@ -65,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nAdhésions en ligne — {url}", flush=True)
     print(f"Boîte aux lettres de développement : {url}/_dev/courriels")
     print(f"AWS simulé (moto) : {endpoint} — données en mémoire, perdues à l'arrêt")
+    simulated = " (date simulée)" if rt.config.clock_start else ""
+    print(f"Aujourd'hui pour l'application : {rt.today():%d/%m/%Y}{simulated} — campagne {open_season(rt)}")
     print(f"Comptes de démonstration (mot de passe pour tous : {DEMO_PASSWORD}) :")
     for name, email, where in logins:
         print(f"  {email:40} {name} — {where}")

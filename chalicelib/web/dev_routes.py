@@ -10,7 +10,7 @@ from chalice import Blueprint
 
 from .. import jobs
 from ..domain.errors import NotFound
-from ..runtime import PARIS, utc_now
+from ..runtime import PARIS, running_from
 from .http import context_for, render
 from .routes import FORM, route
 
@@ -59,8 +59,7 @@ def _runtime_on(rt, day: date | None):
     """``rt``, or a copy whose clock starts on ``day`` at 06:00 (Paris) and runs from there."""
     if day is None:
         return rt
-    start, real_start = datetime.combine(day, time(6, 0), PARIS), utc_now()
-    return dataclasses.replace(rt, clock=lambda: (start + (utc_now() - real_start)).astimezone(real_start.tzinfo))
+    return dataclasses.replace(rt, clock=running_from(datetime.combine(day, time(6, 0), PARIS)))
 
 
 @route(bp, "/_dev/taches")

@@ -15,6 +15,11 @@ from tests.devserver import ROOT, start_devserver
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+# The app's today for the browser walks (`make run TODAY=…`): mid-campaign, renewals are for
+# next year. The walks never read the machine's clock; the season's edges are walked in
+# tests/functional/test_season_edges.py.
+E2E_TODAY = "2026-12-07T10:00"
+E2E_SEASON = 2027
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -33,7 +38,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def app_server():
-    server = start_devserver()
+    server = start_devserver(today=E2E_TODAY)
     yield server
     server.stop()
 

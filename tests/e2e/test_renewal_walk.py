@@ -13,6 +13,8 @@ import re
 
 from playwright.sync_api import expect
 
+from chalicelib.local.demo import tier_amount
+from tests.e2e.conftest import E2E_SEASON
 from tests.e2e.test_member_journey import login
 
 MEMBER = "n.durand@paysages-durand.example"
@@ -74,6 +76,7 @@ def test_quote_renewal_staff_decisions_invoice_and_payment(page, app_server):
     page.get_by_role("button", name="Enregistrer ma demande").click()
     expect(page.get_by_role("status").first).to_contain_text("enregistrée")
     year = re.search(r"/demande/(\d{4})", page.url).group(1)
+    assert year == str(E2E_SEASON)
     mailbox_message(page, url, MEMBER, f"demande de renouvellement {year}")
     expect(page.locator("body")).to_contain_text("Entreprise de 50 salariés et plus")
 
@@ -102,7 +105,8 @@ def test_quote_renewal_staff_decisions_invoice_and_payment(page, app_server):
     flavor, xml = get_facturx_xml_from_pdf(io.BytesIO(invoice), check_xsd=False)
     xml_check_xsd(xml, flavor="factur-x", level="en16931")
     xml_text = xml.decode()
-    assert invoice_number in xml_text and "BC-2026-118" in xml_text and "700.00" in xml_text
+    ent3 = tier_amount("ENT-3", 1)  # `make run` builds the open season's grid one year after the base
+    assert invoice_number in xml_text and "BC-2026-118" in xml_text and f"{ent3:.2f}" in xml_text
 
     # --- staff record the payment; the member's membership is paid
     switch_to(page, url, STAFF, password)

@@ -53,3 +53,27 @@ def test_demo_contact_logs_in_and_sees_history_over_http(devserver):
 def test_moto_listens_on_loopback_only(devserver):
     _, output = devserver
     assert re.search(r"AWS simulé \(moto\) : http://127\.0\.0\.1:\d+", output)
+
+
+def test_prints_the_apps_today_and_its_season(devserver):
+    _, output = devserver
+    assert re.search(r"Aujourd'hui pour l'application : \d{2}/\d{2}/\d{4} — campagne \d{4}", output)
+
+
+def test_runs_on_a_chosen_day():
+    server = start_devserver(today="2027-03-15")
+    try:
+        assert "Aujourd'hui pour l'application : 15/03/2027 (date simulée) — campagne 2027" in server.output
+    finally:
+        server.stop()
+
+
+def test_an_unreadable_day_is_refused_before_anything_starts():
+    import subprocess
+    import sys
+
+    from tests.devserver import ROOT
+
+    done = subprocess.run([sys.executable, "-m", "chalicelib.local.devserver", "--today", "15/03/2027"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "YYYY-MM-DD" in done.stderr
