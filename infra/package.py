@@ -7,13 +7,20 @@
    ``templates/`` copied to ``chalicelib/templates/`` (Chalice ships only ``app.py``,
    ``chalicelib/`` and ``vendor/``; ``find_templates_dir`` looks there), ``vendor/`` if any,
    ``.chalice/config.json`` and the generated policy files;
-3. runs ``chalice package --merge-template`` there for the Lambda runtime of the layer
-   (python3.12), whatever Python runs this script: Chalice otherwise takes the runtime, and the
-   ABI of the wheels it fetches, from the interpreter running it;
-4. checks the merged template and writes ``out/<stage>/``: ``sam.json`` (deploy this),
-   ``deployment.zip``, ``infra.json`` (the merge template, for review).
+3. fetches every runtime dependency as a binary wheel for the Lambda runtime and
+   architecture (``infra.wheels``: pip, ``--only-binary=:all:``, never a compiler) and unpacks
+   them into the build's ``vendor/``; the build's ``requirements.txt`` stays empty, so Chalice
+   builds nothing and zips ``vendor/`` as it is;
+4. runs ``chalice package --merge-template`` there for the Lambda runtime of the layer
+   (python3.12), whatever Python runs this script: Chalice otherwise takes the runtime from
+   the interpreter running it;
+5. checks the merged template and the zip (``infra.wheels.check_package``: every requirement
+   and dependency present and built for the runtime, templates, sizes) and writes
+   ``out/<stage>/``: ``sam.json`` (deploy this), ``deployment.zip``, ``infra.json`` (the merge
+   template, for review).
 
-``--no-deps`` packages without third-party dependencies (no network): the tests use it.
+``--no-deps`` packages without third-party dependencies (no network): some tests use it.
+``--wheels DIR`` keeps the fetched wheels there (a cache between builds).
 """
 from __future__ import annotations
 
@@ -24,10 +31,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
 from infra import build as infra_build
+from infra import wheels
 
 ROOT = infra_build.ROOT
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store")
@@ -42,7 +51,13 @@ sys.exit(main())
 """
 
 
-def assemble(build_dir: Path, result: infra_build.Build, with_deps: bool, project_dir: Path = ROOT) -> None:
+def target() -> wheels.Target:
+    """The Lambda runtime and architecture the package is for (``infra.build`` checks the config)."""
+    return wheels.Target.for_runtime(infra_build.RUNTIME, infra_build.ARCHITECTURE)
+
+
+def assemble(build_dir: Path, result: infra_build.Build, with_deps: bool, project_dir: Path = ROOT,
+             wheel_dir: Path | None = None) -> None:
     """The project as Chalice must see it, without touching the repository."""
     shutil.copy2(project_dir / "app.py", build_dir / "app.py")
     shutil.copytree(project_dir / "chalicelib", build_dir / "chalicelib", ignore=IGNORED)
@@ -50,8 +65,10 @@ def assemble(build_dir: Path, result: infra_build.Build, with_deps: bool, projec
     shutil.copytree(project_dir / "templates", build_dir / "chalicelib" / "templates", ignore=IGNORED)
     if (project_dir / "vendor").is_dir():
         shutil.copytree(project_dir / "vendor", build_dir / "vendor", ignore=IGNORED)
-    requirements = (project_dir / "requirements.txt").read_text() if with_deps else ""
-    (build_dir / "requirements.txt").write_text(requirements)
+    if with_deps:
+        fetched = wheels.fetch(project_dir / "requirements.txt", wheel_dir or build_dir.parent / "wheels", target())
+        wheels.unpack(fetched, build_dir / "vendor")
+    (build_dir / "requirements.txt").write_text("")  # Chalice builds nothing: vendor/ has it all
     chalice_dir = build_dir / ".chalice"
     chalice_dir.mkdir()
     shutil.copy2(project_dir / ".chalice" / "config.json", chalice_dir / "config.json")
@@ -101,7 +118,7 @@ def check_merged(template: dict, result: infra_build.Build) -> list[str]:
     return problems
 
 
-def package(stage_name: str, out: Path, with_deps: bool = True) -> Path:
+def package(stage_name: str, out: Path, with_deps: bool = True, wheel_dir: Path | None = None) -> Path:
     """Write ``out/sam.json`` and ``out/deployment.zip``; return the template's path."""
     result = infra_build.build_stage(stage_name)
     out = out.resolve()
@@ -113,7 +130,10 @@ def package(stage_name: str, out: Path, with_deps: bool = True) -> Path:
     with tempfile.TemporaryDirectory(prefix=f"adhesions-{stage_name}-") as tmp:
         build_dir = Path(tmp) / "project"
         build_dir.mkdir()
-        assemble(build_dir, result, with_deps)
+        try:
+            assemble(build_dir, result, with_deps, wheel_dir=wheel_dir)
+        except wheels.WheelError as error:
+            raise infra_build.BuildError(str(error)) from None
         run_chalice_package(build_dir, result.stage, merge_template, Path(tmp) / "out")
         for name in ("sam.json", "deployment.zip"):
             shutil.move(str(Path(tmp) / "out" / name), out / name)
@@ -121,6 +141,10 @@ def package(stage_name: str, out: Path, with_deps: bool = True) -> Path:
     problems = check_merged(json.loads(template_path.read_text()), result)
     if problems:
         raise infra_build.BuildError("merged template:\n  " + "\n  ".join(problems))
+    if with_deps:
+        problems, _ = wheels.check_package(out / "deployment.zip", ROOT / "requirements.txt", target())
+        if problems:
+            raise infra_build.BuildError("deployment.zip would not run on Lambda:\n  " + "\n  ".join(problems))
     return template_path
 
 
@@ -135,16 +159,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", required=True)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--no-deps", action="store_true", help="leave out requirements.txt (tests)")
+    parser.add_argument("--wheels", type=Path, help="where to keep the fetched wheels (default: a temporary folder)")
     args = parser.parse_args(argv)
     out = args.out or ROOT / "out" / args.stage
+    started = time.monotonic()
     try:
-        template = package(args.stage, out, with_deps=not args.no_deps)
+        template = package(args.stage, out, with_deps=not args.no_deps, wheel_dir=args.wheels)
     except infra_build.BuildError as error:
         print(f"infra.package: {error}", file=sys.stderr)
         return 2
     zipped, unzipped = _size(out / "deployment.zip")
     print(f"{template} (deploy this) and {out / 'deployment.zip'}: {zipped:.1f} MB, {unzipped:.1f} MB unzipped "
-          f"(Lambda allows 250 MB unzipped with the layer)")
+          f"(Lambda allows 250 MB unzipped with the layer), for {target()}, in {time.monotonic() - started:.0f} s")
     print(f"Next: aws cloudformation package --template-file {template} --s3-bucket <artifacts bucket> "
           f"--output-template-file {out / 'packaged.json'}; then aws cloudformation deploy (see infra/README.md)")
     return 0

@@ -196,6 +196,24 @@ def test_unknown_addresses_get_a_french_404_page_from_the_gateway(generated):
             assert "$" not in body and "#" not in body  # Velocity would read them
 
 
+def test_every_gateway_response_carries_the_apps_security_headers(generated):
+    """An answer API Gateway makes itself (unknown path, throttling, too large, 5xx) is as guarded
+    as the app's own pages: the same header names, framing and sniffing refused, not cached."""
+    template, _ = generated
+    responses = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][
+        "x-amazon-apigateway-gateway-responses"]
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "MISSING_AUTHENTICATION_TOKEN", "THROTTLED", "REQUEST_TOO_LARGE"} <= set(responses)
+    app_headers = {"Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+                   "Cache-Control", "Strict-Transport-Security"}
+    for kind, response in responses.items():
+        headers = {k.removeprefix("gatewayresponse.header."): v for k, v in response["responseParameters"].items()}
+        assert app_headers <= set(headers), kind
+        assert headers["X-Content-Type-Options"] == "'nosniff'" and headers["X-Frame-Options"] == "'DENY'", kind
+        assert headers["Cache-Control"] == "'no-store'" and "sandbox" in headers["Content-Security-Policy"], kind
+        assert headers["Strict-Transport-Security"].startswith("'max-age=") and "includeSubDomains" in headers[
+            "Strict-Transport-Security"], kind
+
+
 def test_secrets_are_ssm_parameters_named_to_the_functions_never_values_in_their_environment(generated):
     from infra.access import FUNCTIONS
 
