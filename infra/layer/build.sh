@@ -33,6 +33,8 @@ docker run --rm --platform "$platform" --entrypoint /bin/bash \
 
 (cd "$out/opt" && zip -qr9y "../$zip_name" .)
 echo "== $out/$zip_name: $(du -h "$out/$zip_name" | cut -f1) zipped, $(du -sh "$out/opt" | cut -f1) unzipped"
+echo "== its contents (infra/layer/contents.py)"
+(cd "$root" && python3 -m infra.layer.contents "$out/$zip_name" "$arch")
 
 echo "== checking it in a fresh runtime, with only the layer in /opt ($weasyprint)"
 docker run --rm --platform "$platform" --entrypoint /bin/bash \

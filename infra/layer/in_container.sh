@@ -9,9 +9,28 @@ libs_now() { for f in /usr/lib64/*.so* /lib64/*.so*; do if [ -e "$f" ]; then ech
 libs_now > /tmp/runtime-libs.txt
 
 pm="$(command -v dnf || command -v microdnf)"
-"$pm" install -y --setopt=install_weak_deps=0 \
-  pango harfbuzz fontconfig freetype glib2 fribidi dejavu-sans-fonts dejavu-serif-fonts dejavu-sans-mono-fonts \
-  findutils >/dev/null
+rpm -qa --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n' | sort > /tmp/rpms-before.txt
+# Pinned: /layer/packages.lock (a MANIFEST.txt of an earlier build: "name-version-release.arch
+# sha256-of-the-rpm-header" per line) installs exactly those builds and refuses any other.
+# Without it the newest builds are taken and MANIFEST.txt says which, to be pinned next time.
+if [ -s /layer/packages.lock ]; then
+  "$pm" install -y --setopt=install_weak_deps=0 $(cut -d' ' -f1 /layer/packages.lock) >/dev/null
+else
+  "$pm" install -y --setopt=install_weak_deps=0 \
+    pango harfbuzz fontconfig freetype glib2 fribidi dejavu-sans-fonts dejavu-serif-fonts dejavu-sans-mono-fonts \
+    findutils >/dev/null
+fi
+rpm -qa --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n' | sort > /tmp/rpms-after.txt
+comm -13 /tmp/rpms-before.txt /tmp/rpms-after.txt | while read -r nevra; do
+  echo "$nevra $(rpm -q --qf '%{SHA256HEADER}' "$nevra")"
+done > /tmp/MANIFEST.txt
+if [ -s /layer/packages.lock ]; then
+  # Every pinned build must be the one installed, header checksum included (an already
+  # present package is not listed by the install, so only the added ones are compared).
+  if ! diff <(sort /layer/packages.lock | grep -F -f <(cut -d' ' -f1 /tmp/MANIFEST.txt)) /tmp/MANIFEST.txt; then
+    echo "installed packages differ from infra/layer/packages.lock" >&2; exit 1
+  fi
+fi
 
 libs_now > /tmp/all-libs.txt
 mkdir -p /out/lib /out/fonts
@@ -30,4 +49,5 @@ done
 
 find /usr/share/fonts -name 'DejaVu*.ttf' -exec cp {} /out/fonts/ \;
 cp /layer/fonts.conf /out/fonts/fonts.conf
+cp /tmp/MANIFEST.txt /out/MANIFEST.txt
 echo "libraries: $(ls /out/lib | wc -l), font files: $(ls /out/fonts | wc -l)"
