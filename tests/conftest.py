@@ -24,8 +24,11 @@ for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
 
 from moto import mock_aws  # noqa: E402
 
+from chalicelib.local.atomic_moto import make_dynamodb_atomic  # noqa: E402
+
 _aws = mock_aws()
 _aws.start()
+make_dynamodb_atomic()  # conditional writes and transactions as atomic as DynamoDB's
 
 import pytest  # noqa: E402
 

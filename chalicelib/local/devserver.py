@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def _start_moto() -> tuple[object, str]:
     from moto.server import ThreadedMotoServer
 
+    from chalicelib.local.atomic_moto import make_dynamodb_atomic
+
+    make_dynamodb_atomic()  # the server answers requests on threads: writes as atomic as DynamoDB's
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

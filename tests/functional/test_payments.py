@@ -29,28 +29,6 @@ TOTAL = Decimal("742.00")  # COL-3 in the 2027 grid
 
 
 @pytest.fixture
-def atomic_dynamodb(monkeypatch):
-    """Make moto's DynamoDB as atomic as the real one for the tests that race threads.
-
-    DynamoDB applies a conditional write or a transaction as one step. moto checks then
-    writes in Python without a lock, and a cancelled transaction restores the tables it
-    copied when it began, wiping what other threads committed meanwhile. One lock around
-    its writes gives the real service's guarantee back; everything else still races.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        def atomic(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, atomic)
-
-
-@pytest.fixture
 def staff(rt, demo, clock):
     clock.advance(days=3)  # 1 December 2026: the 2027 campaign is open
     return rt.contacts.find_by_email(STAFF).contact_id
@@ -162,7 +140,7 @@ def test_a_paid_request_takes_no_more_payment(rt, staff, invoiced):
     assert PaymentTable.count() == 1 and len(receipts()) == 3
 
 
-def test_a_double_submit_with_the_same_payment_id_records_once(rt, staff, invoiced, atomic_dynamodb):
+def test_a_double_submit_with_the_same_payment_id_records_once(rt, staff, invoiced):
     first = pay(rt, staff, "300", payment_id="form-7f3a")
     again = pay(rt, staff, "300", payment_id="form-7f3a")
     assert again.payment == first.payment and again.paid_total == Decimal("300.00")
@@ -204,7 +182,7 @@ def run_at_once(n: int, work) -> tuple[list, list]:
     return results, errors
 
 
-def test_concurrent_full_payments_settle_once_and_never_pass_the_total(rt, staff, invoiced, atomic_dynamodb):
+def test_concurrent_full_payments_settle_once_and_never_pass_the_total(rt, staff, invoiced):
     results, errors = run_at_once(6, lambda i: pay(rt, staff, "742,00", reference=f"VIR {i}"))
     assert len(results) == 1 and results[0].fully_paid
     assert len(errors) == 5 and all(isinstance(e, ValidationError | PaymentNotExpected) for e in errors)
@@ -217,7 +195,7 @@ def test_concurrent_full_payments_settle_once_and_never_pass_the_total(rt, staff
     assert len([d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CERTIFICATE]) == 1
 
 
-def test_concurrent_partial_payments_are_accepted_up_to_the_balance_only(rt, staff, invoiced, atomic_dynamodb):
+def test_concurrent_partial_payments_are_accepted_up_to_the_balance_only(rt, staff, invoiced):
     results, errors = run_at_once(8, lambda i: pay(rt, staff, "100"))
     assert len(results) == 7 and len(errors) == 1
     assert errors[0].errors == {"amount": "Le montant dépasse le reste à payer (42,00\u00a0€)."}

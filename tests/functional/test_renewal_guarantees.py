@@ -2,6 +2,7 @@
 no membership extended by a pending request."""
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -51,6 +52,39 @@ def test_contacts_submitting_at_once_make_exactly_one_request(rt, demo, campaign
     assert {(r.request.year, r.request.attempt, r.request.submitted_by) for r in results} == {
         (2027, 1, stored.submitted_by)}
     assert len([m for m in sent_emails() if m.recipients == (STAFF,)]) == 1
+
+
+def test_submitting_at_once_stays_one_request_with_thread_switches_at_every_step(rt, demo, campaign_open):
+    """The same race, rerun with the interpreter switching threads as often as it can: between
+    the read of the season and the conditional write, and inside the stand-in's own write.
+    Exactly one submitter creates the request each time; the others get it back."""
+    contacts = [contact_id(rt, e) for e in (MEMBER, MEMBER_2, "a.benali@montclair.example")]
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for round_no in range(4):
+            barrier, results, errors = threading.Barrier(6), [], []
+
+            def submit(i: int, barrier=barrier, results=results, errors=errors) -> None:
+                barrier.wait()
+                try:
+                    results.append(renewal.submit_renewal_request(rt, MONTCLAIR, contacts[i % 3], answers()))
+                except Exception as error:
+                    errors.append(error)
+
+            threads = [threading.Thread(target=submit, args=(i,)) for i in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == []
+            assert sum(r.created for r in results) == 1, f"round {round_no}"
+            stored = rt.renewals.latest(MONTCLAIR, 2027)
+            assert {(r.request.attempt, r.request.submitted_by) for r in results} == {(stored.attempt, stored.submitted_by)}
+            renewal.cancel_request(rt, MONTCLAIR, 2027, cancelled_by="staff", reason="nouvel essai")
+    finally:
+        sys.setswitchinterval(previous)
+    assert len(rt.renewals.for_organisation(MONTCLAIR)) == 4
 
 
 def test_a_cancelled_request_lets_the_organisation_submit_again(rt, demo, campaign_open, browser):
