@@ -43,3 +43,11 @@ class ValidationError(DomainError):
     def __init__(self, errors: dict[str, str], message: str | None = None):
         self.errors = dict(errors)
         super().__init__(message)
+
+
+class InvoiceHasPayments(DomainError):
+    """A credit note would cancel an invoice some payment was already recorded against."""
+
+    status = 409
+    message = ("Un paiement est déjà enregistré sur cette facture : elle ne peut plus être annulée par un avoir. "
+               "Contactez l'équipe pour régulariser (remboursement puis avoir).")

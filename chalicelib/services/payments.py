@@ -167,6 +167,9 @@ def record_payment(rt: Runtime, org_id: str, year: int, *, fields: dict[str, str
         try:
             rt.payments.add(payment, invoice_total=total, request_attempt=request.attempt)
         except (AlreadyExists, ConcurrentUpdate):
+            credit_note = rt.payments.credit_note_for(request.invoice_number)
+            if credit_note:  # a cancellation's credit note came first: the invoice takes no payment
+                raise PaymentNotExpected(f"l'avoir {credit_note} a annulé la facture {request.invoice_number}.") from None
             continue  # the same form, another payment or a state change came first: decide again
         record(rt, "payment.recorded", actor=recorded_by, target=request.reference, org_id=org_id,
                before={"paid_total": str(paid)}, after={"paid_total": str(paid + amount)},

@@ -14,9 +14,9 @@ import pytest
 from chalicelib.adapters.dynamo.audit import AuditTable
 from chalicelib.adapters.dynamo.payments import PaymentTable
 from chalicelib.domain.documents import DocumentKind
-from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.errors import ConcurrentUpdate, ValidationError
 from chalicelib.domain.model import MembershipStatus
-from chalicelib.domain.renewal import RequestState
+from chalicelib.domain.renewal import InvalidTransition, RequestState
 from chalicelib.services import documents, payments, renewal
 from chalicelib.services.payments import PaymentNotExpected
 from tests.conftest import sent_emails
@@ -315,3 +315,78 @@ def test_payments_export_page_is_for_staff_and_audited(rt, staff, invoiced, new_
     member = new_browser()
     member.login(MEMBER_B)
     assert member.get("/admin/exports/paiements.csv").status_code == 403
+
+
+def _race(*actions):
+    """Run the actions at the same instant on threads; return what each returned or raised."""
+    barrier, outcomes = threading.Barrier(len(actions)), [None] * len(actions)
+
+    def run(i, action):
+        barrier.wait()
+        try:
+            outcomes[i] = action()
+        except Exception as error:  # collected: the assertions look at them
+            outcomes[i] = error
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+@pytest.mark.parametrize("run", range(20))
+def test_a_cancellation_and_the_full_payment_at_once_never_end_paid_and_credited(rt, staff, invoiced, run):
+    from chalicelib.domain.errors import InvoiceHasPayments
+    from chalicelib.services.staff_requests import cancel_with_credit_note
+
+    cancelled, paid = _race(
+        lambda: cancel_with_credit_note(rt, MONTCLAIR, 2027, by=staff, reason="Adhésion non reconduite"),
+        lambda: pay(rt, staff, "742,00"))
+    request = rt.renewals.latest(MONTCLAIR, 2027)
+    credit_notes = [d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CREDIT_NOTE]
+    recorded = rt.payments.for_request(MONTCLAIR, 2027)
+    assert not (credit_notes and recorded), (cancelled, paid)
+    if recorded:  # the payment won: the request is paid, the cancellation was refused
+        assert request.state is RequestState.PAID and membership_2027(rt).status is MembershipStatus.PAID
+        assert isinstance(cancelled, InvoiceHasPayments | ConcurrentUpdate | InvalidTransition), cancelled
+    else:  # the cancellation won: credit note, cancelled request, no payment, no membership
+        assert request.state is RequestState.CANCELLED and len(credit_notes) == 1 and membership_2027(rt) is None
+        assert isinstance(paid, PaymentNotExpected | ConcurrentUpdate), paid
+    assert rt.payments.paid_total(invoiced.invoice_number) == (Decimal("742.00") if recorded else Decimal("0.00"))
+
+
+def test_an_invoice_with_a_payment_is_not_cancelled_by_a_credit_note(rt, staff, invoiced, new_browser):
+    from chalicelib.domain.errors import InvoiceHasPayments
+    from chalicelib.services.staff_requests import cancel_with_credit_note
+
+    pay(rt, staff, "100,00")
+    with pytest.raises(InvoiceHasPayments):
+        cancel_with_credit_note(rt, MONTCLAIR, 2027, by=staff, reason="Erreur de tranche")
+    assert rt.renewals.latest(MONTCLAIR, 2027).state is RequestState.INVOICED
+    assert not [d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CREDIT_NOTE]
+    team = new_browser()
+    team.login(STAFF)
+    path = f"/admin/demandes/{MONTCLAIR}/2027"
+    team.get(path)
+    response = team.post(f"{path}/annulation", {"reason": "Erreur de tranche"})
+    assert response.status_code == 409 and "Un paiement est déjà enregistré sur cette facture" in team.text()
+
+
+def test_a_credited_invoice_takes_no_payment(rt, staff, invoiced):
+    from chalicelib.services.staff_requests import cancel_with_credit_note
+
+    cancellation = cancel_with_credit_note(rt, MONTCLAIR, 2027, by=staff, reason="Doublon")
+    with pytest.raises(PaymentNotExpected):
+        pay(rt, staff, "742,00")
+    # even against the invoice directly, below the service: the credit note's mark refuses it
+    from chalicelib.domain.errors import ConcurrentUpdate as Refused
+    from chalicelib.domain.payments import Payment
+
+    with pytest.raises(Refused):
+        rt.payments.add(Payment(payment_id="direct", org_id=MONTCLAIR, year=2027, invoice_number=invoiced.invoice_number,
+                                amount=Decimal("1.00"), paid_on=rt.today(), method="virement", reference="",
+                                recorded_by=staff, recorded_at=rt.clock()),
+                        invoice_total=Decimal("742.00"), request_attempt=invoiced.attempt)
+    assert rt.payments.credit_note_for(invoiced.invoice_number) == cancellation.credit_note.number

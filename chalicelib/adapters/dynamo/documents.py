@@ -40,7 +40,8 @@ from ...domain.documents import (
     SeriesBusy,
     StoredDocument,
 )
-from ...domain.errors import AlreadyExists, ConcurrentUpdate
+from ...domain.errors import AlreadyExists, ConcurrentUpdate, InvoiceHasPayments
+from .payments import PaymentTotalTable
 from .tables import _config, _index_meta, _meta
 
 CONTENT_TYPES = {
@@ -243,9 +244,13 @@ class DynamoDocuments:
 
         Raises AlreadyExists when a record with this id exists (nothing written), and
         ConcurrentUpdate when the counter moved or the lease was lost (nothing written).
+        A credit note also marks its invoice as credited, on the condition that no payment
+        was recorded against it (raises InvoiceHasPayments otherwise, nothing written): see
+        ``adapters.dynamo.payments`` for the other half of that exclusion.
         """
-        counter = DocumentCounterTable
+        counter, totals = DocumentCounterTable, PaymentTotalTable
         unchanged = (counter.last_number == previous) if previous else counter.last_number.does_not_exist()
+        credits = record.related_number if record.kind is DocumentKind.CREDIT_NOTE else ""
         try:
             with TransactWrite(connection=self._connection) as transaction:
                 transaction.save(_to_item(record), condition=DocumentTable.document_id.does_not_exist())
@@ -255,12 +260,22 @@ class DynamoDocuments:
                              counter.held_until.remove()],
                     condition=unchanged & (counter.holder == holder),
                 )
+                if credits:
+                    transaction.update(
+                        PaymentTotalTable(credits),
+                        actions=[totals.credited.set(record.number), totals.org_id.set(record.org_id),
+                                 totals.year.set(record.year)],
+                        condition=(totals.paid_cents.does_not_exist() | (totals.paid_cents == 0))
+                        & totals.credited.does_not_exist(),
+                    )
         except TransactWriteError as error:
             reasons = list(getattr(error, "cancellation_reasons", None) or [])
-            codes = [getattr(r, "code", None) for r in reasons] + [None, None]
-            # pynamodb sends puts before updates: [record put, counter update]
+            codes = [getattr(r, "code", None) for r in reasons] + [None, None, None]
+            # pynamodb sends puts before updates: [record put, counter update, invoice total update]
             if codes[0] == "ConditionalCheckFailed":
                 raise AlreadyExists("Ce document a déjà été émis.") from error
             if codes[1] == "ConditionalCheckFailed":
                 raise ConcurrentUpdate() from error
+            if codes[2] == "ConditionalCheckFailed":
+                raise InvoiceHasPayments() from error
             raise

@@ -14,7 +14,12 @@ payments in cents. Each payment is written in one transaction with:
   payment at the same moment cannot both succeed: the sum never passes the invoice total,
   and there is no read-then-write race to retry;
 - a condition check on the renewal request: still INVOICED with this invoice. A payment is
-  never recorded against a request cancelled (or paid) in the meantime.
+  never recorded against a request cancelled (or paid) in the meantime;
+- on the same total item, the condition that no credit note has cancelled the invoice
+  (``credited`` absent). A credit note is written in one transaction with that mark, on the
+  condition that no payment was recorded (``adapters.dynamo.documents``): both transactions
+  touch this one item, so of a payment and a credit note on one invoice at most one succeeds,
+  in every interleaving.
 
 Either all three hold and both items are written, or nothing is. A payment and the total
 are never out of step, so the total is read with one GetItem instead of summing payments.
@@ -63,6 +68,7 @@ class PaymentTotalTable(Model):
     year = NumberAttribute()
     paid_cents = NumberAttribute(default=0)  # whole cents: exact in DynamoDB's number type
     payments = NumberAttribute(default=0)
+    credited = UnicodeAttribute(null=True)  # the number of the credit note cancelling the invoice
 
 
 def payment_key(year: int, payment_id: str) -> str:
@@ -121,7 +127,8 @@ class DynamoPayments:
                     PaymentTotalTable(payment.invoice_number),
                     actions=[t.paid_cents.add(amount), t.payments.add(1), t.org_id.set(payment.org_id),
                              t.year.set(payment.year)],
-                    condition=t.paid_cents.does_not_exist() | (t.paid_cents <= total - amount),
+                    condition=(t.paid_cents.does_not_exist() | (t.paid_cents <= total - amount))
+                    & t.credited.does_not_exist(),
                 )
         except TransactWriteError as error:
             reasons = list(getattr(error, "cancellation_reasons", None) or [])
@@ -139,6 +146,13 @@ class DynamoPayments:
             return _to_domain(PaymentTable.get(org_id, payment_key(year, payment_id), consistent_read=True))
         except DoesNotExist:
             return None
+
+    def credit_note_for(self, invoice_number: str) -> str:
+        """The number of the credit note that cancelled ``invoice_number``, or "" (read consistently)."""
+        try:
+            return PaymentTotalTable.get(invoice_number, consistent_read=True).credited or ""
+        except DoesNotExist:
+            return ""
 
     def paid_total(self, invoice_number: str) -> Decimal:
         """The sum of the payments recorded against ``invoice_number`` (read consistently)."""
