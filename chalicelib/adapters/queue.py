@@ -20,9 +20,9 @@ class SqsQueue:
 
     @cached_property
     def _client(self):
-        import boto3
+        from .aws import client
 
-        return boto3.client("sqs", region_name=self._region)
+        return client("sqs", self._region)
 
     @cached_property
     def url(self) -> str:

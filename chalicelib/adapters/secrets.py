@@ -4,11 +4,12 @@ from __future__ import annotations
 
 def read_secure_parameter(name: str, region: str) -> bytes:
     """The decrypted value of the SSM parameter ``name``; RuntimeError naming it if it cannot be read."""
-    import boto3  # only the functions that need a secret pay for the client
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from .aws import client  # only the functions that need a secret pay for the client
+
     try:
-        response = boto3.client("ssm", region_name=region).get_parameter(Name=name, WithDecryption=True)
+        response = client("ssm", region).get_parameter(Name=name, WithDecryption=True)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         raise RuntimeError(f"cannot read the SSM parameter {name} ({code or error}): "

@@ -33,9 +33,9 @@ class SesMailer:
 
     @cached_property
     def _client(self):
-        import boto3
+        from .aws import client
 
-        return boto3.client("sesv2", region_name=self._region)
+        return client("sesv2", self._region)
 
     def send_raw(self, sender: str, recipients: list[str], raw: bytes) -> str:
         response = self._client.send_email(

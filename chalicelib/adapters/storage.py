@@ -31,12 +31,11 @@ class S3Storage:
 
     @cached_property
     def _client(self):
-        import boto3
-        from botocore.config import Config
+        from .aws import client
 
         # Virtual-hosted, regional URLs (https://<bucket>.s3.<region>.amazonaws.com): the origin
         # ``Config.documents_origin`` announces, and no redirect from the global endpoint.
-        return boto3.client("s3", region_name=self._region, config=Config(s3={"addressing_style": "virtual"}))
+        return client("s3", self._region, s3={"addressing_style": "virtual"})
 
     def put(self, key: str, data: bytes, content_type: str = "application/pdf") -> None:
         self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,

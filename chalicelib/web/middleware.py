@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 from chalice import Response
 from chalice.app import ChaliceUnhandledError
@@ -23,6 +24,16 @@ CHALICE_ERRORS = {
     400: "La requête est invalide.",
     500: "Une erreur inattendue s'est produite. Réessayez dans un instant.",
 }
+SERVER_ERROR = ("Une erreur inattendue s'est produite de notre côté. Ce que vous aviez déjà enregistré n'est "
+                "pas perdu : réessayez dans un instant. Si le problème persiste, contactez l'association en "
+                "indiquant la référence ci-dessous.")
+
+
+def incident_id(event) -> str:
+    """The API Gateway request id (the one in the function's log lines), else a fresh one."""
+    context = getattr(event, "context", None) or {}
+    found = str(context.get("requestId") or "") if isinstance(context, dict) else ""
+    return found[:64] if found else uuid.uuid4().hex[:16]
 
 
 def error_page(ctx, status: int, message: str, errors: dict | None = None) -> Response:
@@ -95,12 +106,14 @@ def http_middleware(event, get_response):
             _audit_denial(ctx, event, error)
         response = error_page(ctx, error.status, error.message)
     except Exception:
-        log.exception("unhandled error on %s %s", event.method, event.path)
+        incident = incident_id(event)
+        log.exception("unhandled error on %s %s (incident %s)", event.method, event.path, incident)
         try:
-            response = error_page(ctx, 500, "Une erreur inattendue s'est produite. Réessayez dans un instant.")
+            response = render(ctx, "errors/error.html", status=500, status_code=500, message=SERVER_ERROR,
+                              errors={}, incident=incident)
         except Exception:
-            log.exception("the error page itself failed")
-            response = Response(body="Erreur interne du serveur.", status_code=500,
+            log.exception("the error page itself failed (incident %s)", incident)
+            response = Response(body=f"{SERVER_ERROR}\n\nRéférence : {incident}\n", status_code=500,
                                 headers={"Content-Type": "text/plain; charset=utf-8"})
     _secure_headers(ctx, response)
     return response

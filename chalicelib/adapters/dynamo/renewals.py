@@ -22,7 +22,6 @@ import json
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -41,7 +40,7 @@ from ...domain.errors import AlreadyExists, ConcurrentUpdate, NotFound
 from ...domain.model import Address, Category, Organisation, PublicBuyerRequirement
 from ...domain.renewal import RequestState
 from ...domain.renewal_request import BillingDetails, HistoryEntry, RenewalRequest, request_key
-from .tables import OrganisationTable, _index_meta, _meta
+from .tables import OrganisationTable, _index_meta, _meta, shared_connection
 
 
 class RequestsByState(GlobalSecondaryIndex):
@@ -85,10 +84,9 @@ class RenewalRequestTable(Model):
     by_state = RequestsByState()
 
 
-@lru_cache(maxsize=1)
 def _connection() -> Connection:
     """The connection transactions go through, built on first use (never at import)."""
-    return Connection(region=RenewalRequestTable.Meta.region)
+    return shared_connection()
 
 
 def _condition_failed(error: Exception) -> bool:

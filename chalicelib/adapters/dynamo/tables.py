@@ -22,6 +22,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from ...config import get_config
+from ..aws import ATTEMPTS, DYNAMODB_TIMEOUTS
 
 _config = get_config()
 
@@ -31,6 +32,11 @@ def _meta(name: str) -> type:
         table_name = _config.table_name(name)
         region = _config.region
         billing_mode = "PAY_PER_REQUEST"
+        # Retries and timeouts for Lambda (adapters/aws.py): pynamodb turns max_retry_attempts
+        # into botocore's standard mode with 1 + max_retry_attempts attempts in all.
+        max_retry_attempts = ATTEMPTS - 1
+        connect_timeout_seconds = DYNAMODB_TIMEOUTS["connect_timeout_seconds"]
+        read_timeout_seconds = DYNAMODB_TIMEOUTS["read_timeout_seconds"]
 
     return Meta
 
@@ -183,4 +189,4 @@ class OutboxTable(Model):
 @lru_cache(maxsize=1)
 def shared_connection() -> Connection:
     """One connection for transactions: building a botocore client costs ~0.2 s, so never per call."""
-    return Connection(region=_config.region)
+    return Connection(region=_config.region, max_retry_attempts=ATTEMPTS - 1, **DYNAMODB_TIMEOUTS)
