@@ -37,7 +37,7 @@ def incident_id(event) -> str:
 
 
 def error_page(ctx, status: int, message: str, errors: dict | None = None) -> Response:
-    return render(ctx, "errors/error.html", status=status, status_code=status, message=message,
+    return render(ctx, "errors/error.html", status=status, status_code=status, message=message, incident="",
                   errors=errors or {})
 
 
