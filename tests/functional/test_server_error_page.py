@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib.services import renewal
-
 
 def _fail(*args, **kwargs):
     raise RuntimeError("DynamoDB unreachable (simulated)")
 
 
-def test_a_failure_inside_a_page_gets_the_french_500_with_a_reference(browser, monkeypatch, caplog):
+def test_a_failure_inside_a_page_gets_the_french_500_with_a_reference(browser, rt, monkeypatch, caplog):
     browser.login("m.lefevre@montclair.example")
-    monkeypatch.setattr(renewal, "renewal_status", _fail)
+    monkeypatch.setattr(rt.memberships, "for_organisation", _fail)
     with caplog.at_level(logging.ERROR, logger="chalicelib.web.middleware"):
         response = browser.get("/mon-compte/adhesions")
     text = browser.text()
@@ -26,11 +24,11 @@ def test_a_failure_inside_a_page_gets_the_french_500_with_a_reference(browser, m
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_when_even_the_page_fails_a_plain_french_text_keeps_the_reference(browser, monkeypatch):
+def test_when_even_the_page_fails_a_plain_french_text_keeps_the_reference(browser, rt, monkeypatch):
     from chalicelib.web import middleware
 
     browser.login("m.lefevre@montclair.example")
-    monkeypatch.setattr(renewal, "renewal_status", _fail)
+    monkeypatch.setattr(rt.memberships, "for_organisation", _fail)
     monkeypatch.setattr(middleware, "render", _fail)
     response = browser.get("/mon-compte/adhesions")
     body = response.body.decode()
