@@ -54,10 +54,12 @@ FUNCTIONS: dict[str, Access] = {
     # The outbox's retries: reads due messages through the ``pending`` index, sends them.
     "retry_pending_emails": Access(tables=("outbox",), send_email=True),
     # Catch-up of automatic invoices: requests ready to invoice (``by_state`` index), the
-    # documents series and records, the PDF upload, the « facture disponible » emails.
+    # documents series and records, the PDF upload, the « facture disponible » emails, and the
+    # invoice email to the billing address with the stored PDF (read back, never re-rendered).
     "issue_pending_invoices": Access(
         tables=("renewal_requests", "documents", "document_counters", "outbox", "audit"),
         read_tables=("settings", "organisations", "contacts"),
+        bucket_read=(DOCUMENTS,),
         bucket_write=(DOCUMENTS,),
         send_email=True,
     ),

@@ -17,6 +17,7 @@ class MailboxMessage:
     subject: str
     text: str
     html: str
+    attachments: tuple[tuple[str, bytes], ...] = ()  # (file name, bytes)
 
     @property
     def html_body(self) -> str:
@@ -42,6 +43,7 @@ def _parse(message_id: str, raw: bytes, destinations) -> MailboxMessage:
         subject=str(msg["Subject"] or ""),
         text=text_part.get_content() if text_part else "",
         html=html_part.get_content() if html_part else "",
+        attachments=tuple((part.get_filename() or "piece-jointe", part.get_content()) for part in msg.iter_attachments()),
     )
 
 

@@ -1,6 +1,7 @@
 """Sending email through SES v2 as raw MIME (keeps the text part, the HTML part and attachments)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
@@ -10,9 +11,10 @@ from functools import cached_property
 
 def compose_message(
     *, sender: str, sender_name: str, recipients: list[str], subject: str, text: str, html: str,
-    sent_at: datetime, reply_to: str | None = None,
+    sent_at: datetime, reply_to: str | None = None, attachments: Sequence[tuple[str, bytes]] = (),
 ) -> bytes:
-    """Build a multipart/alternative message with a text and an HTML part."""
+    """Build a multipart/alternative message with a text and an HTML part, and (then as
+    multipart/mixed) the PDF ``attachments`` given as (file name, bytes)."""
     # SMTP allows 998-character lines: folding long non-ASCII subjects at 78 loses spaces.
     msg = EmailMessage(policy=policy.default.clone(max_line_length=998))
     msg["From"] = f'"{sender_name}" <{sender}>' if sender_name else sender
@@ -24,6 +26,8 @@ def compose_message(
         msg["Reply-To"] = reply_to
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
+    for filename, data in attachments:
+        msg.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
     return msg.as_bytes()
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from ..domain.formatting import format_date, format_datetime, format_eur
+from ..domain.formatting import format_date, format_datetime, format_eur, group_iban
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -49,7 +49,7 @@ class TemplateRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(eur=format_eur, date_fr=_date_fr, datetime_fr=_datetime_fr)
+        self.env.filters.update(eur=format_eur, date_fr=_date_fr, datetime_fr=_datetime_fr, iban=group_iban)
         # Text emails must not be HTML-escaped.
         self.text_env = self.env.overlay(autoescape=False)
 

@@ -42,3 +42,9 @@ def format_date(value: date | datetime) -> str:
 def format_datetime(value: datetime) -> str:
     """A date and time in the French way, e.g. ``'1er décembre 2026 à 09:05'``."""
     return f"{format_date(value)} à {value:%H:%M}"
+
+
+def group_iban(text: str) -> str:
+    """An IBAN as printed for people: upper case, in groups of four, whatever was typed."""
+    compact = "".join(text.split()).upper()
+    return " ".join(compact[i:i + 4] for i in range(0, len(compact), 4))

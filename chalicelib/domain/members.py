@@ -22,7 +22,7 @@ from .validation import (
 ORGANISATION_FIELDS = {
     "name": 200, "category": 60, "siret": 30, "address_line1": 200, "address_line2": 200,
     "postcode": 10, "city": 100, "invoice_email": 254, "current_tier": 20, "public_buyer": 5,
-    "service_code": 100, "buyer_requirement": 60,
+    "service_code": 100, "buyer_requirement": 60, "attach_invoices": 5,
 }
 CONTACT_FIELDS = {"name": 120, "email": 254}
 
@@ -32,6 +32,7 @@ ORGANISATION_LABELS = {
     "invoice_email": "E-mail de facturation", "current_tier": "Tranche actuelle",
     "public_buyer": "Acheteur public", "service_code": "Code service Chorus Pro",
     "buyer_requirement": "Exigence de l'acheteur public", "active": "Active",
+    "attach_invoices": "Factures PDF jointes aux e-mails",
 }
 CONTACT_LABELS = {"name": "Nom", "email": "E-mail", "role": "Rôle", "org_id": "Structure",
                   "receives_notices": "Reçoit les avis", "active": "Actif"}
@@ -74,6 +75,7 @@ def organisation_values(org: Organisation) -> dict[str, str]:
         "address_line2": a.line2, "postcode": a.postcode, "city": a.city, "invoice_email": org.invoice_email,
         "current_tier": org.current_tier, "public_buyer": "oui" if org.public_buyer else "non",
         "service_code": org.service_code, "buyer_requirement": org.buyer_requirement.value,
+        "attach_invoices": "oui" if org.attach_invoices else "non",
     }
 
 
@@ -101,6 +103,7 @@ def check_organisation(values: Mapping[str, str], known_tiers: Mapping[str, Cate
     public_buyer = check.value("public_buyer", check_yes_no, required=False) or False
     service_code = check.text("service_code", required=False, max_length=100)
     requirement = check.value("buyer_requirement", parse_requirement, required=False) or PublicBuyerRequirement.NONE
+    attach = check.value("attach_invoices", check_yes_no, required=False)  # absent: attached, the default
     if tier:
         if tier not in known_tiers:
             check.add("current_tier", f"La tranche « {tier} » n'existe dans aucune grille tarifaire.")
@@ -116,6 +119,7 @@ def check_organisation(values: Mapping[str, str], known_tiers: Mapping[str, Cate
         org_id=org_id, name=name, category=category, billing_address=Address(line1, postcode, city, line2),
         invoice_email=invoice_email, siret=siret or "", current_tier=tier, public_buyer=public_buyer,
         service_code=service_code, buyer_requirement=requirement, active=active,
+        attach_invoices=attach is not False,  # absent or empty: attached
     )
 
 

@@ -90,6 +90,9 @@ class Organisation:
     service_code: str = ""
     buyer_requirement: PublicBuyerRequirement = PublicBuyerRequirement.NONE
     active: bool = True
+    # The invoice and credit note PDFs go to invoice_email as attachments, unless the
+    # organisation asked for the email alone (staff switch it off on its page).
+    attach_invoices: bool = True
 
     @property
     def siren(self) -> str:

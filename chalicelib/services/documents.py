@@ -239,29 +239,71 @@ def issue_invoice(rt: Runtime, *, org_id: str, year: int, tier_code: str, tier_l
     )
     document_id = _derived_id("invoice", request_id) if request_id else rt.id_factory()
     if request_id and (already := rt.documents.get(document_id)) is not None:
-        _send_invoice_available(rt, org, already.content)  # in case a crash came between (sent once)
+        _announce(rt, org, already)  # in case a crash came between (each email sent once)
         return already.content
     try:
         stored = _issue(rt, draft, document_id, request_id=request_id or "")
     except AlreadyExists:
         stored = _existing(rt, document_id)
-        _send_invoice_available(rt, org, stored.content)
+        _announce(rt, org, stored)
         return stored.content
     invoice: Invoice = stored.content
     record(rt, "document.invoice_issued", actor=actor, target=invoice.number, org_id=org_id,
            after={"number": invoice.number, "year": year, "total": str(invoice.totals.gross),
                   "sha256": stored.sha256, "request_id": request_id or ""})
-    _send_invoice_available(rt, org, invoice)
+    _announce(rt, org, stored)
     return invoice
 
 
-def _send_invoice_available(rt: Runtime, org: Organisation, invoice: Invoice) -> None:
+def _announce(rt: Runtime, org: Organisation, stored: StoredDocument) -> None:
+    """The invoice to whoever pays it, then the notice to the contacts who did not get it."""
+    payer = _send_to_payer(rt, org, stored)
+    _send_invoice_available(rt, org, stored.content, skip=payer)
+
+
+def _stored_pdf(rt: Runtime, stored: StoredDocument) -> bytes:
+    """The document's bytes as issued (never a re-render), checked against the recorded SHA-256."""
+    pdf = rt.storage.get(stored.s3_key)
+    if hashlib.sha256(pdf).hexdigest() != stored.sha256:
+        raise RuntimeError(f"{stored.number}: the stored PDF does not match its recorded SHA-256")
+    return pdf
+
+
+def _send_to_payer(rt: Runtime, org: Organisation, stored: StoredDocument) -> str:
+    """The invoice or credit note to the billing address, with its PDF unless the organisation
+    asked for the email alone; return that address ("" if it could not be queued).
+
+    The address is the one printed on the document (the buyer's invoice email when it was
+    issued). The outbox id is derived from the document's number: once per document, whatever
+    the retries. A failure is logged, not raised: the document is issued; the outbox retries
+    what it stored.
+    """
+    document = stored.content
+    kind = "credit_note_to_payer" if stored.kind is DocumentKind.CREDIT_NOTE else "invoice_to_payer"
+    address = (document.buyer.email or org.invoice_email).strip()
+    if not address:
+        return ""
+    try:
+        attachments = ((f"{document.number}.pdf", _stored_pdf(rt, stored)),) if org.attach_invoices else ()
+        names = {"credit_note": document} if stored.kind is DocumentKind.CREDIT_NOTE else {"invoice": document}
+        send_email(rt, kind=kind, template=kind, recipients=[address], message_id=f"{kind}.{document.number}",
+                   attachments=attachments, organisation=org, totals=document.totals,
+                   attached=bool(attachments), **names)
+    except Exception:
+        log.exception("%s: email to the billing address not queued", document.number)
+        return ""
+    return address
+
+
+def _send_invoice_available(rt: Runtime, org: Organisation, invoice: Invoice, skip: str = "") -> None:
     """« Votre facture est disponible » to each active contact: a link to « Mes adhésions », never the PDF.
 
-    The outbox id is derived from the invoice and the contact: calling this again after a
-    crash queues nothing twice and sends only what was still pending.
+    A contact whose address is the billing address (``skip``) already got the invoice itself:
+    one email, not two. The outbox id is derived from the invoice and the contact: calling
+    this again after a crash queues nothing twice and sends only what was still pending.
     """
-    contacts = [c for c in rt.contacts.for_organisation(org.org_id) if c.active and c.role is Role.CONTACT]
+    contacts = [c for c in rt.contacts.for_organisation(org.org_id)
+                if c.active and c.role is Role.CONTACT and c.email.lower() != skip.lower()]
     for contact in contacts:
         try:
             send_email(rt, kind="invoice_available", template="invoice_available", recipients=[contact.email],
@@ -283,10 +325,13 @@ def issue_credit_note(rt: Runtime, invoice_number: str, reason: str, *, actor: s
     document_id = _derived_id("credit_note", found.number)
     try:
         stored = _issue(rt, draft, document_id, related_number=found.number)
-    except AlreadyExists:
-        return _existing(rt, document_id).content
+    except AlreadyExists:  # issued by an earlier try: its email is queued once, whatever the retries
+        existing = _existing(rt, document_id)
+        _send_to_payer(rt, _organisation(rt, found.org_id), existing)
+        return existing.content
     record(rt, "document.credit_note_issued", actor=actor, target=stored.number, org_id=found.org_id,
            after={"number": stored.number, "invoice": found.number, "reason": reason, "sha256": stored.sha256})
+    _send_to_payer(rt, _organisation(rt, found.org_id), stored)
     return stored.content
 
 

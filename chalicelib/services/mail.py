@@ -13,6 +13,13 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 SEND_LEASE = timedelta(minutes=2)
+# The outbox keeps the whole MIME message in one DynamoDB item (400 KB at most): a message
+# with attachments must stay under this, or it is refused before anything is stored.
+MAX_RAW_BYTES = 350_000
+
+
+class MessageTooLarge(ValueError):
+    """A message (with its attachments) too large for the outbox."""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -26,7 +33,7 @@ def email_context(rt: Runtime) -> dict:
 
 
 def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str],
-               message_id: str | None = None, **context) -> str:
+               message_id: str | None = None, attachments: tuple[tuple[str, bytes], ...] = (), **context) -> str:
     """Queue an email in the outbox and try to send it now; return the outbox id.
 
     The message is stored before any attempt, so an SES failure never loses it:
@@ -42,7 +49,10 @@ def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str],
     raw = compose_message(
         sender=rt.config.sender_email, sender_name=association.name, recipients=recipients,
         subject=subject, text=text, html=html, sent_at=now, reply_to=association.contact_email,
+        attachments=attachments,
     )
+    if len(raw) > MAX_RAW_BYTES:
+        raise MessageTooLarge(f"{kind}: {len(raw)} bytes, over the outbox's {MAX_RAW_BYTES}")
     message_id = message_id or rt.id_factory()
     message = OutboxMessage(
         message_id=message_id, kind=kind, recipients=tuple(recipients), subject=subject, raw=raw,

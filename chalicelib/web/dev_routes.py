@@ -42,6 +42,21 @@ def mailbox_message(message_id):
     return render(ctx, "dev/message.html", message=message)
 
 
+@route(bp, "/_dev/courriels/{message_id}/pj/{index}")
+def mailbox_attachment(message_id, index):
+    """An email's attachment, as received (the invoice PDF sent to a billing address)."""
+    from chalice import Response
+
+    ctx = context_for(bp.current_request)
+    message = _mailbox(ctx).message(message_id)
+    if message is None or not index.isdigit() or int(index) >= len(message.attachments):
+        raise NotFound("Cette pièce jointe n'existe pas.")
+    name, data = message.attachments[int(index)]
+    safe_name = "".join(c for c in name if c.isalnum() or c in "-_.") or "piece-jointe"
+    return Response(body=data, status_code=200, headers={
+        "Content-Type": "application/pdf", "Content-Disposition": f'attachment; filename="{safe_name}"'})
+
+
 TASKS = {
     "quotidienne": "Tâche quotidienne de la campagne",
     "file": "File d'envoi de la campagne",

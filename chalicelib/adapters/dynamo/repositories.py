@@ -109,6 +109,7 @@ class DynamoOrganisations:
             invoice_email=org.invoice_email, current_tier=org.current_tier,
             public_buyer=org.public_buyer, service_code=org.service_code,
             buyer_requirement=org.buyer_requirement.value, active=org.active,
+            attach_invoices=org.attach_invoices,
         )
 
     @staticmethod
@@ -119,6 +120,7 @@ class DynamoOrganisations:
             invoice_email=item.invoice_email, siret=item.siret, current_tier=item.current_tier,
             public_buyer=item.public_buyer, service_code=item.service_code,
             buyer_requirement=PublicBuyerRequirement(item.buyer_requirement), active=item.active,
+            attach_invoices=item.attach_invoices is not False,
         )
 
 

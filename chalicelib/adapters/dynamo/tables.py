@@ -63,6 +63,7 @@ class OrganisationTable(Model):
     invoice_email = UnicodeAttribute(default="")
     current_tier = UnicodeAttribute(default="")
     public_buyer = BooleanAttribute(default=False)
+    attach_invoices = BooleanAttribute(null=True)  # absent (older items): True
     service_code = UnicodeAttribute(default="")
     buyer_requirement = UnicodeAttribute(default="none")
     active = BooleanAttribute(default=True)
