@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -363,6 +364,18 @@ def issue_certificate(rt: Runtime, org_id: str, year: int) -> Certificate:
 def list_documents(rt: Runtime, org_id: str) -> dict[int, list[DocumentLink]]:
     """« Historique des adhésions »: each membership year's documents (label, url), in one query."""
     return history_documents(rt.documents.for_organisation(org_id), lambda r: DOCUMENT_PATH + r.document_id)
+
+
+INVOICE_NUMBER = re.compile(r"FAC-\d{4}-\d{5}")
+
+
+def invoice_download(rt: Runtime, session: Session, number: str) -> str:
+    """« Télécharger la facture » from the renewal card: the invoice ``number`` of the session's
+    organisation, as ``download`` gives it (another organisation's number: NotFound)."""
+    found = rt.documents.by_number(number) if INVOICE_NUMBER.fullmatch(number) else None
+    if found is None or found.kind is not DocumentKind.INVOICE:
+        raise NotFound("Document introuvable.")
+    return download(rt, session, found.document_id)
 
 
 def download(rt: Runtime, session: Session, document_id: str) -> str:

@@ -20,6 +20,15 @@ def edit_quote():
     return redirect(documents.DOCUMENT_PATH + quote.document_id)
 
 
+@route(bp, "/mon-compte/factures/{number}")
+def download_invoice(number):
+    """« Télécharger la facture » on the renewal card and the confirmation page."""
+    ctx = context_for(bp.current_request)
+    response = redirect(documents.invoice_download(ctx.rt, ctx.require_member(), number), status=302)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @route(bp, "/mon-compte/documents/{document_id}")
 def download_document(document_id):
     """A document of the session's organisation: redirect to a short-lived presigned link."""

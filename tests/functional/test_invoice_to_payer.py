@@ -137,3 +137,21 @@ def test_the_mailbox_page_lists_and_serves_the_attachment(browser, rt, client):
     assert response.status_code == 200 and response.body == rt.storage.get(stored.s3_key)
     assert "attachment" in response.headers["Content-Disposition"]
     assert Browser(client).get(link.replace("/pj/0", "/pj/7"), headers={"Accept": "*/*"}).status_code == 404
+
+
+def test_one_click_to_the_invoice_from_the_renewal_card_and_the_confirmation(browser, rt, client):
+    renew(browser)
+    stored = invoice_of(rt)
+    button = f'href="/mon-compte/factures/{stored.number}"'
+    assert button in browser.get("/mon-compte/adhesions/demande/2026?enregistree=1").body.decode()
+    assert button in browser.get("/mon-compte/adhesions").body.decode()
+    assert "Télécharger la facture" in browser.text()
+    response = browser.get(f"/mon-compte/factures/{stored.number}")
+    assert response.status_code == 302 and f"{stored.number}.pdf" in response.headers["Location"]
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    # another organisation, or something that is not an invoice number: the same 404
+    other = Browser(client)
+    other.login("m.lefevre@montclair.example")
+    assert other.get(f"/mon-compte/factures/{stored.number}").status_code == 404
+    for bad in ("FAC-2026-1", "DEV-2026-0001", "..%2F..%2Fetc"):
+        assert browser.get(f"/mon-compte/factures/{bad}").status_code == 404
