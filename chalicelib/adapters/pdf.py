@@ -148,7 +148,11 @@ NS = {
 INVOICE_TYPE = "380"  # UNTDID 1001: commercial invoice
 CREDIT_NOTE_TYPE = "381"
 SEPA_CREDIT_TRANSFER = "58"  # UNTDID 4461
-IDENTIFIER_SCHEME = "0002"  # ISO 6523 ICD: SIRENE (SIRET/SIREN)
+SIREN_SCHEME = "0002"  # ISO 6523 ICD 0002: SIRENE, the 9-digit SIREN (legal registration, BT-30 / BT-47)
+SIRET_SCHEME = "0009"  # ISO 6523 ICD 0009: the 14-digit SIRET of the establishment (BT-29 / BT-46)
+# BT-23, the business process: under the French e-invoicing rules (BR-FR-08) "S1" is an
+# invoice for services (membership dues), neither goods (B1) nor mixed (M1).
+BUSINESS_PROCESS = "S1"
 
 
 class CiiBuilder:
@@ -181,7 +185,8 @@ class CiiBuilder:
         doc = self.doc
         root = etree.Element(f"{{{NS['rsm']}}}CrossIndustryInvoice", nsmap=NS)
         context = self._el(root, "rsm:ExchangedDocumentContext")
-        self._el(self._el(context, "ram:BusinessProcessSpecifiedDocumentContextParameter"), "ram:ID", "A1")
+        self._el(self._el(context, "ram:BusinessProcessSpecifiedDocumentContextParameter"), "ram:ID",
+                 BUSINESS_PROCESS)
         self._el(self._el(context, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID",
                  "urn:cen.eu:en16931:2017")
 
@@ -198,7 +203,11 @@ class CiiBuilder:
         for index, line in enumerate(doc.lines, start=1):
             self._line(transaction, index, line)
         self._agreement(transaction)
-        self._el(transaction, "ram:ApplicableHeaderTradeDelivery")  # required, empty for a service
+        # Required; for a service its only content is the date the service starts (BT-72),
+        # the first day of the membership period (an empty element is refused by the rules).
+        delivery = self._el(transaction, "ram:ApplicableHeaderTradeDelivery")
+        event = self._el(delivery, "ram:ActualDeliverySupplyChainEvent")
+        self._date(event, "ram:OccurrenceDateTime", doc.lines[0].period_start or doc.issued_on)
         self._settlement(transaction)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
@@ -208,11 +217,12 @@ class CiiBuilder:
         if isinstance(doc, CreditNote):
             notes.append(("AAI", f"Avoir sur la facture {doc.invoice_number} du "
                                  f"{format_date(doc.invoice_issued_on)}. Motif : {doc.reason}"))
-        if isinstance(doc, Invoice):
-            notes.append(("PMD", doc.terms.late_penalty))
-            notes.append(("AAB", doc.terms.early_payment))
-            if doc.terms.recovery_indemnity is not None:
-                notes.append(("PMT", doc.terms.indemnity_wording))
+        terms = doc.terms  # a credit note repeats its invoice's mentions (BR-FR-05)
+        if terms is not None:
+            notes.append(("PMD", terms.late_penalty))
+            notes.append(("AAB", terms.early_payment))
+            if terms.recovery_indemnity is not None:
+                notes.append(("PMT", terms.indemnity_wording))
         return [(s, c) for s, c in notes if c.strip()]
 
     def _tax(self, parent, basis: Decimal | None = None, amount: Decimal | None = None):
@@ -251,10 +261,13 @@ class CiiBuilder:
 
     def _party(self, parent, tag: str, party: Party, seller: bool) -> None:
         element = self._el(parent, tag)
+        siret = party.siret.replace(" ", "")
+        if len(siret) == 14:
+            self._el(element, "ram:GlobalID", siret, schemeID=SIRET_SCHEME)  # the establishment
         self._el(element, "ram:Name", party.name)
-        if party.siret:
+        if siret:
             legal = self._el(element, "ram:SpecifiedLegalOrganization")
-            self._el(legal, "ram:ID", party.siret.replace(" ", ""), schemeID=IDENTIFIER_SCHEME)
+            self._el(legal, "ram:ID", siret[:9], schemeID=SIREN_SCHEME)  # the legal entity
         if seller and (party.contact_person or party.phone or party.email):
             contact = self._el(element, "ram:DefinedTradeContact")
             if party.contact_person:

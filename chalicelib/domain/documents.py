@@ -148,8 +148,22 @@ class VatTreatment:
         return f"{text}\u00a0%"
 
 
+# The printed VAT mention follows the EN 16931 category, never free text that could contradict it.
+VAT_WORDING = {
+    # Category O: membership dues without an individual counterpart are not supplies for
+    # consideration, hence outside the scope of VAT (the usual case, and the default).
+    VatRegime.OUTSIDE_SCOPE: "TVA non applicable : cotisation hors du champ d'application de la TVA.",
+    # Category E: services a non-profit body renders to its members, exempt by the CGI.
+    VatRegime.EXEMPT: "Exonération de TVA : article 261-7-1° a du Code général des impôts.",
+}
+
+
 def vat_treatment(settings: AssociationSettings) -> VatTreatment:
-    """The VAT treatment the association's settings give; unknown regimes are refused."""
+    """The VAT treatment the association's settings give; unknown regimes are refused.
+
+    The wording is the category's (``VAT_WORDING``): the stored ``vat_wording`` setting is no
+    longer read, since an exemption's article printed beside category O contradicted the XML.
+    """
     try:
         regime = VatRegime(settings.vat_regime)
     except ValueError:
@@ -160,7 +174,7 @@ def vat_treatment(settings: AssociationSettings) -> VatTreatment:
             raise ValueError(f"taux de TVA invalide : {settings.vat_rate!r}")
         wording = f"TVA au taux de {VatTreatment(regime, rate, '').rate_label}."
         return VatTreatment(regime, rate, wording)
-    return VatTreatment(regime, ZERO, settings.vat_wording)
+    return VatTreatment(regime, ZERO, VAT_WORDING[regime])
 
 
 # --- parties, lines, totals ------------------------------------------------------------
@@ -179,6 +193,7 @@ class Party:
     website: str = ""
     contact_person: str = ""
     category: str = ""  # buyer's Category value; "" for the seller
+    public_buyer: bool = False  # the buyer is a public body (late payment under the Code de la commande publique)
 
     @property
     def siren(self) -> str:
@@ -200,7 +215,7 @@ def seller_from(settings: AssociationSettings) -> Party:
 
 def buyer_from(org: Organisation) -> Party:
     return Party(name=org.name, address=org.billing_address, siret=org.siret,
-                 email=org.invoice_email, category=org.category.value)
+                 email=org.invoice_email, category=org.category.value, public_buyer=org.public_buyer)
 
 
 @dataclass(frozen=True)
@@ -249,23 +264,37 @@ class PaymentTerms:
     bic: str = ""
     cheque_payee: str = ""
     cheque_address: Address | None = None
+    public_buyer: bool = False
 
     @property
     def indemnity_wording(self) -> str:
         if self.recovery_indemnity is None:
             return ""
+        basis = ("articles L2192-13 et D2192-35 du Code de la commande publique" if self.public_buyer
+                 else "articles L441-10 et D441-5 du Code de commerce")
         return (f"Indemnité forfaitaire pour frais de recouvrement due en cas de retard de paiement : "
-                f"{format_eur(self.recovery_indemnity)} (articles L441-10 et D441-5 du Code de commerce).")
+                f"{format_eur(self.recovery_indemnity)} ({basis}).")
+
+
+# Late payment by a public buyer: moratorium interest at the ECB rate plus 8 points and the
+# 40 € indemnity, by law (Code de la commande publique, L2192-12 to L2192-14, R2192-31, D2192-35).
+PUBLIC_LATE_PENALTY = ("En cas de retard de paiement, des intérêts moratoires sont dus de plein droit au taux "
+                       "de la Banque centrale européenne majoré de huit points (articles L2192-12 et R2192-31 du "
+                       "Code de la commande publique).")
 
 
 def payment_terms(settings: AssociationSettings, buyer: Party, issued_on: date) -> PaymentTerms:
+    """Every buyer owes the 40 € indemnity on late payment: professionals under the Code de
+    commerce (L441-10, D441-5), public buyers under the Code de la commande publique (L2192-13,
+    D2192-35), whose late-payment interest also follows that code rather than the settings."""
     return PaymentTerms(
         due_on=issued_on + timedelta(days=settings.invoice_due_days),
-        late_penalty=settings.late_penalty_wording,
+        late_penalty=PUBLIC_LATE_PENALTY if buyer.public_buyer else settings.late_penalty_wording,
         early_payment=settings.early_payment_wording,
-        recovery_indemnity=RECOVERY_INDEMNITY if buyer.is_business else None,
+        recovery_indemnity=RECOVERY_INDEMNITY,
         iban=settings.iban, bic=settings.bic,
         cheque_payee=settings.name, cheque_address=settings.address,
+        public_buyer=buyer.public_buyer,
     )
 
 
@@ -337,6 +366,7 @@ class CreditNote:
     reason: str
     po_number: str = ""
     service_code: str = ""
+    terms: PaymentTerms | None = None  # the cancelled invoice's (its legal mentions are repeated)
     kind = DocumentKind.CREDIT_NOTE
 
     @property
@@ -452,7 +482,7 @@ def build_credit_note(invoice: Invoice, *, reason: str, today: date) -> CreditNo
         document_id="", number="", org_id=invoice.org_id, year=invoice.year, issued_on=today,
         seller=invoice.seller, buyer=invoice.buyer, lines=invoice.lines, vat=invoice.vat,
         invoice_number=invoice.number, invoice_issued_on=invoice.issued_on, reason=reason.strip(),
-        po_number=invoice.po_number, service_code=invoice.service_code,
+        po_number=invoice.po_number, service_code=invoice.service_code, terms=invoice.terms,
     )
 
 

@@ -70,9 +70,9 @@ KNOWN = {f.name: f for f in (
                  "Reçoit les avis de nouvelles demandes.", required=True),
     SettingField("iban", "IBAN", "iban", BANK, "Imprimé sur les factures pour les virements."),
     SettingField("bic", "BIC", "bic", BANK),
-    SettingField("vat_regime", "Régime de TVA", "vat_regime", VAT, required=True),
-    SettingField("vat_wording", "Mention de TVA", "textarea", VAT,
-                 "Imprimée sur les devis et factures hors TVA ou exonérées.", max_length=500),
+    SettingField("vat_regime", "Régime de TVA", "vat_regime", VAT,
+                 "Hors du champ (par défaut : cotisations sans contrepartie individualisée), exonérée "
+                 "(article 261-7-1° a du CGI) ou assujettie. La mention imprimée en découle.", required=True),
     SettingField("vat_rate", "Taux de TVA (%)", "rate", VAT, "Utilisé seulement si l'association est assujettie."),
     SettingField("vat_number", "Numéro de TVA intracommunautaire", "text", VAT, "Par exemple FR12345678901.",
                  max_length=20),
@@ -211,8 +211,8 @@ def check_settings(values: Mapping[str, str], current: AssociationSettings) -> A
     line2 = check.text("address_line2", required=False)
     postcode = check.value("address_postcode", check_postcode, message="Indiquez le code postal.")
     city = check.text("address_city", max_length=100, message="Indiquez la ville.")
-    if changes.get("vat_regime") == "registered" and not changes.get("vat_number"):
-        check.add("vat_number", "Une association assujettie à la TVA doit indiquer son numéro de TVA.")
+    if changes.get("vat_regime") in ("registered", "exempt") and not changes.get("vat_number"):
+        check.add("vat_number", "Une association assujettie à la TVA, même exonérée, doit indiquer son numéro de TVA.")
     check.done()
     return replace(current, address=Address(line1, postcode, city, line2, current.address.country), **changes)
 

@@ -127,8 +127,11 @@ def test_the_invoice_xml_carries_the_invoice_amounts_and_identifiers(invoice_pdf
     assert value(root, f"{deal}/ram:BuyerReference") == "ESPACES-VERTS"  # BT-10
     assert value(root, f"{deal}/ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID") == "EJ-2026-004512"  # BT-13
     buyer_id = root.xpath(f"{deal}/ram:BuyerTradeParty/ram:SpecifiedLegalOrganization/ram:ID", namespaces=NS)[0]
-    assert (buyer_id.text, buyer_id.get("schemeID")) == (COMMUNE.siret, "0002")
-    assert value(root, f"{deal}/ram:SellerTradeParty/ram:SpecifiedLegalOrganization/ram:ID") == SETTINGS.siret
+    assert (buyer_id.text, buyer_id.get("schemeID")) == (COMMUNE.siret[:9], "0002")  # SIREN (BT-47)
+    buyer_siret = root.xpath(f"{deal}/ram:BuyerTradeParty/ram:GlobalID", namespaces=NS)[0]
+    assert (buyer_siret.text, buyer_siret.get("schemeID")) == (COMMUNE.siret, "0009")  # SIRET (BT-46)
+    assert value(root, f"{deal}/ram:SellerTradeParty/ram:SpecifiedLegalOrganization/ram:ID") == SETTINGS.siret[:9]
+    assert value(root, "//rsm:ExchangedDocumentContext/ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID") == "S1"
     assert value(root, f"{deal}/ram:BuyerTradeParty/ram:Name") == COMMUNE.name
     totals = invoice.totals
     money = f"{settle}/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
@@ -137,7 +140,7 @@ def test_the_invoice_xml_carries_the_invoice_amounts_and_identifiers(invoice_pdf
     assert Decimal(value(root, f"{money}/ram:TaxTotalAmount")) == totals.vat == 0
     assert value(root, f"{settle}/ram:ApplicableTradeTax/ram:CategoryCode") == "O"
     assert value(root, f"{settle}/ram:ApplicableTradeTax/ram:ExemptionReasonCode") == "VATEX-EU-O"
-    assert value(root, f"{settle}/ram:ApplicableTradeTax/ram:ExemptionReason") == SETTINGS.vat_wording
+    assert value(root, f"{settle}/ram:ApplicableTradeTax/ram:ExemptionReason") == invoice.vat.wording
     assert not root.xpath(f"{deal}/ram:SellerTradeParty/ram:SpecifiedTaxRegistration", namespaces=NS)
     assert value(root, f"{settle}/ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString") == "20261228"
     assert value(root, f"{settle}//ram:IBANID") == SETTINGS.iban.replace(" ", "")
@@ -179,10 +182,10 @@ def test_an_invoice_shows_the_french_legal_mentions(invoice_pdf):
     for expected in ("FACTURE", "FAC-2026-00001", "Cité Verte", "SIREN 441 122 334", "SIRET 441 122 334 00027",
                      "Ville de Montclair", "SIRET 214 409 876 00019", "28 novembre 2026",
                      "du 1er janvier au 31 décembre 2027", "Commune de 20 000 à 50 000 habitants", "720,00",
-                     SETTINGS.vat_wording, "28 décembre 2026", "trois fois le taux", "Pas d'escompte",
-                     SETTINGS.iban, SETTINGS.bic, "Par chèque", "EJ-2026-004512", "ESPACES-VERTS"):
-        assert expected in text, expected
-    assert "40,00" not in text  # the recovery indemnity is for business clients
+                     "hors du champ d'application de la TVA", "28 décembre 2026", "Pas d'escompte",
+                     "FR76 3000 4000 0500 0012 3456 789", SETTINGS.bic, "Par chèque", "EJ-2026-004512", "ESPACES-VERTS",
+                     "Code de la commande publique", "40,00"):
+        assert expected in text, expected  # a public buyer: late interest and indemnity under the CCP
 
 
 def test_a_business_client_is_told_of_the_40_euro_recovery_indemnity(renderer):

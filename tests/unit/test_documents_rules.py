@@ -90,10 +90,13 @@ def test_the_membership_period_is_the_calendar_year():
 # --- VAT and totals --------------------------------------------------------------------
 
 
-def test_by_default_the_fee_is_outside_the_scope_of_vat_with_the_settings_wording():
+def test_by_default_the_fee_is_outside_the_scope_of_vat_and_says_so():
     vat = vat_treatment(SETTINGS)
     assert vat.regime is VatRegime.OUTSIDE_SCOPE and vat.category_code == "O"
-    assert vat.exemption_reason_code == "VATEX-EU-O" and vat.wording == SETTINGS.vat_wording
+    assert vat.exemption_reason_code == "VATEX-EU-O" and "hors du champ d'application de la TVA" in vat.wording
+    assert "261" not in vat.wording  # an exemption's article would contradict category O
+    # the wording follows the category, whatever free text an older settings record holds
+    assert vat_treatment(replace(SETTINGS, vat_wording="Exonéré, art. 261-7-1°")).wording == vat.wording
     totals = invoice().totals
     assert (totals.net, totals.vat, totals.gross) == (Decimal("720.00"), Decimal("0.00"), Decimal("720.00"))
 
@@ -108,8 +111,9 @@ def test_a_vat_registered_association_adds_vat_at_its_rate_rounded_half_up():
 
 
 def test_an_exempt_association_charges_no_vat_with_category_e():
-    vat = vat_treatment(replace(SETTINGS, vat_regime="exempt", vat_wording="TVA non applicable, art. 293 B du CGI"))
+    vat = vat_treatment(replace(SETTINGS, vat_regime="exempt"))
     assert vat.category_code == "E" and vat.rate == 0 and not vat.charged
+    assert vat.wording == "Exonération de TVA : article 261-7-1° a du Code général des impôts."
 
 
 @pytest.mark.parametrize("changes", [{"vat_regime": "autre"}, {"vat_regime": "registered", "vat_rate": "0"},
@@ -153,11 +157,13 @@ def test_an_invoice_is_due_after_the_settings_number_of_days():
     assert invoice(settings=replace(SETTINGS, invoice_due_days=45)).terms.due_on == date(2027, 1, 12)
 
 
-def test_the_40_euro_recovery_indemnity_applies_to_business_clients_only():
-    assert invoice(org=COMPANY).terms.recovery_indemnity == RECOVERY_INDEMNITY == Decimal("40.00")
-    assert "40,00" in invoice(org=COMPANY).terms.indemnity_wording
-    assert invoice(org=COMMUNE).terms.recovery_indemnity is None
-    assert invoice(org=COMMUNE).terms.indemnity_wording == ""
+def test_the_40_euro_recovery_indemnity_applies_to_every_buyer_under_its_own_code():
+    company, commune = invoice(org=COMPANY).terms, invoice(org=replace(COMMUNE, public_buyer=True)).terms
+    assert company.recovery_indemnity == commune.recovery_indemnity == RECOVERY_INDEMNITY == Decimal("40.00")
+    assert "40,00" in company.indemnity_wording and "D441-5 du Code de commerce" in company.indemnity_wording
+    assert "40,00" in commune.indemnity_wording and "D2192-35 du Code de la commande publique" in commune.indemnity_wording
+    assert "trois fois le taux" in company.late_penalty  # the settings' wording (L441-10 C. com.)
+    assert "Banque centrale européenne majoré de huit points" in commune.late_penalty  # R2192-31 CCP
 
 
 def test_an_invoice_carries_the_purchase_order_and_service_code_given():
