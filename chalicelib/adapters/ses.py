@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import cached_property
@@ -17,7 +18,9 @@ def compose_message(
     multipart/mixed) the PDF ``attachments`` given as (file name, bytes)."""
     # SMTP allows 998-character lines: folding long non-ASCII subjects at 78 loses spaces.
     msg = EmailMessage(policy=policy.default.clone(max_line_length=998))
-    msg["From"] = f'"{sender_name}" <{sender}>' if sender_name else sender
+    # Header values built by the email library: a name with quotes, commas or non-ASCII
+    # letters is quoted or encoded as RFC 5322 wants, never pasted into the header by hand.
+    msg["From"] = Address(display_name=sender_name, addr_spec=sender) if sender_name else sender
     msg["To"] = ", ".join(recipients)
     msg["Subject"] = subject
     msg["Date"] = format_datetime(sent_at)

@@ -10,6 +10,7 @@ from ..domain.model import Contact
 from ..domain.security import (
     GENERIC_LOGIN_ERROR,
     LOCKOUT_WINDOW,
+    LoginThrottle,
     ResetToken,
     Session,
     check_new_password,
@@ -44,31 +45,42 @@ def _limits(rt: Runtime) -> tuple[timedelta, timedelta]:
     return timedelta(seconds=c.session_idle_seconds), timedelta(seconds=c.session_absolute_seconds)
 
 
+def _count_attempt(rt: Runtime, email: str, now) -> tuple[bool, LoginThrottle | None]:
+    """Count this attempt *before* any password is checked; (may it be checked, the lock it set).
+
+    The count is one conditional write (optimistic locking on the throttle item): of any burst,
+    however many arrive at once, only the attempts that find the window not yet full are
+    checked — at most ``LOCKOUT_THRESHOLD`` per window. An attempt whose write keeps losing
+    the race is refused unchecked (fail closed). A successful login clears the count.
+    """
+    try:
+        before, after = rt.login_throttle.update(
+            email, lambda t: t if t.is_locked(now) else t.after_failure(now), now + LOCKOUT_WINDOW * 2)
+    except ConcurrentUpdate:
+        return False, None
+    return not before.is_locked(now), (after if after.just_locked(before, now) else None)
+
+
 def login(rt: Runtime, email: str, password: str, source_ip: str = "") -> LoginResult:
     """Check the credentials and open a new session; every failure looks the same."""
     email = normalise_email(email)
     now = rt.clock()
-    throttle = rt.login_throttle.get(email)
+    may_check, locked = _count_attempt(rt, email, now) if email else (False, None)
     contact = rt.contacts.find_by_email(email) if email else None
-    if contact is None or not contact.active or not contact.password_hash:
-        rt.hasher.verify_dummy(password)
+    if not may_check or contact is None or not contact.active or not contact.password_hash:
+        rt.hasher.verify_dummy(password)  # the same work whatever the reason: failures look alike
         ok = False
     else:
         ok = rt.hasher.verify(contact.password_hash, password)
-    if throttle.is_locked(now) or not ok:
-        reason = "locked" if throttle.is_locked(now) else ("bad_password" if contact else "unknown_email")
+    if not ok:
+        reason = "locked" if not may_check else ("bad_password" if contact else "unknown_email")
         record(rt, "login.failure", actor=email[:254], target=email[:254], ip=source_ip, reason=reason)
-        if not throttle.is_locked(now):
-            before, after = rt.login_throttle.update(
-                email, lambda t: t.after_failure(now), now + LOCKOUT_WINDOW * 2
-            )
-            if after.just_locked(before, now):
-                log.warning("login locked for 15 minutes after repeated failures")
-                record(rt, "login.locked", actor=email[:254], target=email[:254], ip=source_ip,
-                       locked_until=after.locked_until.isoformat())
+        if locked is not None:
+            log.warning("login locked for 15 minutes after repeated failures")
+            record(rt, "login.locked", actor=email[:254], target=email[:254], ip=source_ip,
+                   locked_until=locked.locked_until.isoformat())
         raise LoginFailed()
-    if throttle.failures:
-        rt.login_throttle.clear(email)
+    rt.login_throttle.clear(email)
     if rt.hasher.needs_rehash(contact.password_hash):
         rt.contacts.set_password_hash(contact.contact_id, rt.hasher.hash(password), None)
     token = rt.token_factory()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
@@ -218,8 +219,13 @@ def login_redirect(next_path: str) -> Response:
     return redirect("/connexion?suite=" + quote(next_path, safe="/"))
 
 
+_LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+
+
 def safe_next(value: str) -> str:
-    """Only same-site absolute paths are followed after login."""
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only a plain local path is followed after login: one leading ``/`` (not ``//``), then
+    printable ASCII without spaces, controls or backslashes. A TAB, CR or LF (which browsers
+    drop or which break the header), ``//host`` or ``/\\host`` all give "" (the default page)."""
+    if _LOCAL_PATH.fullmatch(value) and "\\" not in value:
         return value
     return ""

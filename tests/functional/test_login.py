@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+import threading
+
+import pytest
 
 from tests.functional.conftest import MEMBER, STAFF
 
@@ -159,3 +162,41 @@ def test_anonymous_visitor_is_sent_to_login_from_admin(browser):
 def test_staff_has_no_member_pages(browser):
     browser.login(STAFF)
     assert browser.get("/mon-compte").status_code == 403
+
+
+def test_a_burst_of_twenty_logins_checks_at_most_five_passwords(rt, demo):
+    """The attempt is counted atomically before the password is checked: of 20 guesses arriving
+    at once, at most 5 are evaluated, and a right one beyond them does not log in."""
+    from chalicelib.services import auth
+
+    real_verify, checked = rt.hasher.verify, []
+    account_hash = rt.contacts.find_by_email("m.lefevre@montclair.example").password_hash
+
+    def counting_verify(password_hash, password):
+        if password_hash == account_hash:  # a guess evaluated against the account (not the dummy check)
+            checked.append(password)
+        return real_verify(password_hash, password)
+
+    rt.hasher.verify = counting_verify
+    guesses = [f"mauvais-mot-de-passe-{i}" for i in range(20)]
+    barrier, outcomes = threading.Barrier(len(guesses)), []
+
+    def attempt(password):
+        barrier.wait()
+        try:
+            auth.login(rt, "m.lefevre@montclair.example", password)
+            outcomes.append(("ok", password))
+        except auth.LoginFailed:
+            outcomes.append(("refused", password))
+
+    threads = [threading.Thread(target=attempt, args=(g,)) for g in guesses]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == 20 and {result for result, _ in outcomes} == {"refused"}
+    assert 1 <= len(checked) <= 5
+    # the window is full: the right password, guessed next, is not even checked
+    with pytest.raises(auth.LoginFailed):
+        auth.login(rt, "m.lefevre@montclair.example", "Tilleul-Platane-Erable-2026")
+    assert "Tilleul-Platane-Erable-2026" not in checked

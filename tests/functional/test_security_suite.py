@@ -20,7 +20,8 @@ from tests.functional.conftest import MEMBER, MEMBER_B, STAFF, Browser
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 CATCH_ALL = re.compile(r"^(/\{p\d\})+$")
 PUBLIC = {"/", "/connexion", "/mot-de-passe-oublie", "/mot-de-passe/nouveau", "/static/{name}",
-          "/deconnexion", "/_dev/courriels", "/_dev/courriels/{message_id}", "/_dev/taches"}
+          "/deconnexion", "/_dev/courriels", "/_dev/courriels/{message_id}", "/_dev/courriels/{message_id}/pj/{index}",
+          "/_dev/taches"}
 
 
 def kind_of(path: str) -> str:
