@@ -2,7 +2,7 @@
 from chalice import Chalice, Cron, Rate
 
 from chalicelib import jobs
-from chalicelib.config import CAMPAIGN_WORKERS, campaign_queue_name
+from chalicelib.config import CAMPAIGN_WORKERS, LOCAL_STAGE, campaign_queue_name, current_stage
 from chalicelib.web import (
     admin_data_routes,
     admin_requests_routes,
@@ -29,7 +29,8 @@ app.register_blueprint(admin_routes.bp)
 app.register_blueprint(admin_settings_routes.bp)
 app.register_blueprint(admin_data_routes.bp)
 app.register_blueprint(admin_requests_routes.bp)
-app.register_blueprint(dev_routes.bp)
+if current_stage() == LOCAL_STAGE:  # the mailbox and task pages exist in the local stage only
+    app.register_blueprint(dev_routes.bp)
 app.register_blueprint(campaign_routes.bp)
 app.register_blueprint(renewal_routes.bp)
 app.register_blueprint(document_routes.bp)

@@ -106,10 +106,21 @@ def _secure_parameter(name: str, region: str) -> bytes:
     return read_secure_parameter(name, region)
 
 
+_STAGE_NAME = re.compile(r"[a-z][a-z0-9-]{0,19}")
+
+
+def current_stage() -> str:
+    """``APP_STAGE``, which must be set: the app fails closed rather than assume ``local``
+    (dev pages on, cookies without ``Secure``) on a deployment that forgot it."""
+    stage = os.environ.get("APP_STAGE", "")
+    if not _STAGE_NAME.fullmatch(stage):
+        raise RuntimeError(f"APP_STAGE must name the stage (local, dev, prod…), not {stage!r}: refusing to start")
+    return stage
+
+
 def campaign_queue_name() -> str:
     """The campaign queue's name; needs no secret, since packaging reads it from ``app.py``."""
-    stage = os.environ.get("APP_STAGE", LOCAL_STAGE)
-    return os.environ.get("CAMPAIGN_QUEUE", f"adhesions-{stage}-campaign")
+    return os.environ.get("CAMPAIGN_QUEUE", f"adhesions-{current_stage()}-campaign")
 
 
 _TODAY = re.compile(r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ](?P<time>[0-9]{2}:[0-9]{2}(?::[0-9]{2})?))?")
@@ -143,7 +154,7 @@ def _clock_start(stage: str) -> datetime | None:
 @lru_cache(maxsize=1)
 def get_config() -> Config:
     """Read the deployment settings once per process."""
-    stage = os.environ.get("APP_STAGE", LOCAL_STAGE)
+    stage = current_stage()
     csrf_key, csrf_parameter = _csrf_settings(stage)
     return Config(
         stage=stage,

@@ -39,6 +39,7 @@ ACTIONS = {
     "organisation.enabled": "Structure réactivée",
     "contact.added": "Contact ajouté",
     "contact.updated": "Contact modifié",
+    "contact.email_changed": "Adresse de connexion changée (sessions fermées, liens annulés)",
     "contact.disabled": "Contact retiré (désactivé)",
     "contact.enabled": "Contact réactivé",
     "contact.invited": "Invitation envoyée (lien de création du mot de passe)",

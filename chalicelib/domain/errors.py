@@ -51,3 +51,11 @@ class InvoiceHasPayments(DomainError):
     status = 409
     message = ("Un paiement est déjà enregistré sur cette facture : elle ne peut plus être annulée par un avoir. "
                "Contactez l'équipe pour régulariser (remboursement puis avoir).")
+
+
+class OrganisationInactive(DomainError):
+    """A deactivated organisation cannot get a quote or renew: only the association reactivates it."""
+
+    status = 403
+    message = ("Votre structure n'est plus active dans nos adhérents : le devis et le renouvellement en ligne ne "
+               "sont pas possibles. Contactez l'association pour la réactiver.")

@@ -24,6 +24,7 @@ from ..domain.validation import fold
 from ..runtime import Runtime
 from .audit import record
 from .auth import issue_password_link
+from .mail import send_email
 
 PAGE_SIZE = 25
 STATES = {"actives": True, "desactivees": False, "toutes": None}
@@ -213,7 +214,24 @@ def update_contact(rt: Runtime, actor: str, contact_id: str, values: Mapping[str
     """Change a contact's name or email (the email is the login; it stays unique)."""
     before = get_contact(rt, contact_id)
     name, email = check_contact_fields(values)
-    return _save_contact(rt, actor, "contact.updated", before, with_changes(before, name=name, email=email))
+    after = _save_contact(rt, actor, "contact.updated", before, with_changes(before, name=name, email=email))
+    if after.email != before.email:
+        _hand_over(rt, actor, before, after)
+    return after
+
+
+def _hand_over(rt: Runtime, actor: str, before: Contact, after: Contact) -> None:
+    """An email change hands the account over: the former holder's sessions end, every reset
+    or invitation link already mailed stops working (the credentials' change date moves, which
+    ``ResetToken.usable`` checks), and both addresses are told."""
+    now = rt.clock()
+    rt.sessions.delete_for_contact(after.contact_id)
+    rt.contacts.set_password_hash(after.contact_id, before.password_hash, now)
+    for address in (before.email, after.email):
+        send_email(rt, kind="email_changed", template="email_changed", recipients=[address], contact=after,
+                   old_email=before.email, new_email=after.email, changed_at=now)
+    record(rt, "contact.email_changed", actor=actor, target=after.contact_id, org_id=after.org_id,
+           before={"email": before.email}, after={"email": after.email}, sessions_revoked=True, links_voided=True)
 
 
 def _refuse_self(actor: str, contact: Contact, what: str) -> None:

@@ -49,7 +49,14 @@ from ..domain.documents import (
     history_documents,
     series_for,
 )
-from ..domain.errors import AlreadyExists, ConcurrentUpdate, DomainError, NotFound, ValidationError
+from ..domain.errors import (
+    AlreadyExists,
+    ConcurrentUpdate,
+    DomainError,
+    NotFound,
+    OrganisationInactive,
+    ValidationError,
+)
 from ..domain.formatting import to_money
 from ..domain.model import MembershipStatus, Organisation, Role, last_validated
 from ..domain.season import CampaignOpening, renewal_year
@@ -192,6 +199,8 @@ def quote_year(rt: Runtime, paid_years: set[int]) -> int:
 def get_or_create_quote(rt: Runtime, org_id: str, year: int | None = None) -> Quote:
     """The quote for ``year`` (default: the year to renew); the same one while nothing changed."""
     org = _organisation(rt, org_id)
+    if not org.active:
+        raise OrganisationInactive()
     history = rt.memberships.for_organisation(org_id)
     basis = last_validated(history)
     if basis is None:

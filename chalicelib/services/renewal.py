@@ -35,7 +35,15 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..domain.association import PAYMENT_METHOD_LABELS
-from ..domain.errors import AlreadyExists, ConcurrentUpdate, DomainError, Forbidden, NotFound, ValidationError
+from ..domain.errors import (
+    AlreadyExists,
+    ConcurrentUpdate,
+    DomainError,
+    Forbidden,
+    NotFound,
+    OrganisationInactive,
+    ValidationError,
+)
 from ..domain.model import Contact, Membership, Organisation, Tier, last_validated
 from ..domain.renewal import InvalidTransition, RequestEvent, RequestState
 from ..domain.renewal_request import (
@@ -144,6 +152,8 @@ def _member(rt: Runtime, org_id: str, contact_id: str) -> tuple[Organisation, Co
         raise NotFound()
     if contact is None or contact.org_id != org_id or not contact.active:
         raise Forbidden()
+    if not org.active:
+        raise OrganisationInactive()
     return org, contact
 
 

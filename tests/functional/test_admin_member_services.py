@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.adapters.dynamo.audit import AuditTable
-from chalicelib.domain.errors import NotFound, ValidationError
+from chalicelib.domain.errors import DomainError, NotFound, ValidationError
 from chalicelib.domain.members import organisation_values
 from chalicelib.domain.model import Role
 from chalicelib.services import admin_members as members
@@ -175,3 +175,32 @@ def test_the_last_active_staff_account_cannot_go(rt, staff):
     members.set_contact_active(rt, other.contact_id, staff, False)  # another staff member may do it
     with pytest.raises(ValidationError, match="formulaire"):
         members.change_contact_role(rt, staff, other.contact_id, "contact", "org-durand")
+
+
+def test_an_email_change_hands_the_account_over(rt, staff, clock, client):
+    """The former holder's session and a reset link mailed to the old address stop working;
+    both addresses are told; the journal says so."""
+    from chalicelib.local.demo import DEMO_PASSWORD
+    from chalicelib.services import auth
+    from tests.functional.conftest import Browser
+
+    old, new = "s.garnier@montclair.example", "sgr@montclair.example"
+    contact = rt.contacts.find_by_email(old)
+    former = Browser(client)
+    former.login(old)
+    assert former.get("/mon-compte").status_code == 200
+    auth.request_password_reset(rt, old)
+    [reset_mail] = [m for m in sent_emails() if m.recipients == (old,)]
+    token = reset_mail.text.split("/mot-de-passe/nouveau?jeton=")[1].split()[0]
+    clock.advance(minutes=1)
+
+    members.update_contact(rt, staff, contact.contact_id, {"name": contact.name, "email": new})
+
+    assert former.get("/mon-compte").status_code in (302, 303)  # the old session is gone: back to login
+    with pytest.raises(DomainError):  # the link mailed to the old address is void
+        auth.reset_password(rt, token, "Une cabane au fond des bois fleuris", "Une cabane au fond des bois fleuris")
+    told = {m.recipients[0] for m in sent_emails() if m.subject.startswith("Adresse de connexion modifiée")}
+    assert told == {old, new}
+    assert events("contact.email_changed")
+    # the account itself works under the new address, with the same password
+    assert auth.login(rt, new, DEMO_PASSWORD).contact.contact_id == contact.contact_id

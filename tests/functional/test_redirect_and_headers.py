@@ -44,3 +44,18 @@ def test_a_quote_in_the_association_name_keeps_a_valid_from_header(rt, demo):
     [sent] = [m for m in sent_emails() if m.recipients == ("x@example.org",)]
     [address] = HeaderRegistry()("From", sent.sender).addresses  # one address, not split at the comma
     assert address.display_name == 'Cité "Verte", Angers' and address.addr_spec == rt.config.sender_email
+
+
+def test_a_deactivated_organisation_gets_a_french_403_for_quote_and_renewal(browser, rt):
+    org = rt.organisations.get("org-durand")
+    rt.organisations.update(replace(org, active=False))
+    browser.login("n.durand@paysages-durand.example")
+    browser.get("/mon-compte/adhesions")
+    quote = browser.post("/mon-compte/devis", {})
+    assert quote.status_code == 403 and "n'est plus active" in browser.text()
+    assert browser.get("/mon-compte/adhesions/renouveler").status_code == 403
+    browser.get("/mon-compte/adhesions")
+    response = browser.post("/mon-compte/adhesions/renouveler", {"tier_choice": "confirm", "payment_method": "virement",
+                                                                 "wait_for_purchase_order": "no"})
+    assert response.status_code == 403 and "Contactez l'association" in browser.text()
+    assert rt.renewals.for_organisation("org-durand") == [] and rt.documents.for_organisation("org-durand") == []

@@ -60,3 +60,20 @@ def test_a_name_that_is_no_service_is_an_attribute_error():
     with pytest.raises(AttributeError):
         services.__getattr__("no_such_service")
     assert not hasattr(services, "_private")
+
+
+def test_outside_the_local_stage_the_dev_pages_are_not_even_routes():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": "/usr/bin:/bin", "APP_STAGE": "prod", "AWS_DEFAULT_REGION": "eu-west-3",
+           "CSRF_SECRET_PARAMETER": "/adhesions/prod/csrf-secret"}
+    script = "import app, json; print(json.dumps(sorted(app.app.routes)))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "/connexion" in done.stdout and "/_dev" not in done.stdout
+    missing = subprocess.run([sys.executable, "-c", "import app"], cwd=root, env={"PATH": "/usr/bin:/bin"},
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "APP_STAGE must name the stage" in missing.stderr

@@ -51,3 +51,15 @@ def test_the_runtime_built_for_the_process_uses_it(monkeypatch):
     monkeypatch.setattr(runtime, "_runtime", None)
     rt: Runtime = runtime.get_runtime()
     assert rt.today().isoformat() == "2027-03-15"
+
+
+@pytest.mark.parametrize("value", [None, "", "Prod", "prod stage", "x" * 30])
+def test_the_app_refuses_to_start_without_a_stage(monkeypatch, value):
+    if value is None:
+        monkeypatch.delenv("APP_STAGE", raising=False)
+    else:
+        monkeypatch.setenv("APP_STAGE", value)
+    with pytest.raises(RuntimeError, match="APP_STAGE"):
+        config.current_stage()
+    monkeypatch.setenv("APP_STAGE", "prod")
+    assert config.current_stage() == "prod"
