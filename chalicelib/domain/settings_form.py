@@ -168,9 +168,16 @@ def _check_month_day(text: str) -> str:
 
 
 def _check_vat_number(text: str) -> str:
-    value = text.replace(" ", "").upper()
+    """An EU VAT number; a French one's key is checked (FR + key + SIREN, python-stdnum)."""
+    value = text.replace(" ", "").replace(".", "").upper()
     if not (4 <= len(value) <= 15 and value[:2].isalpha() and value[2:].isalnum()):
         raise ValueError("Le numéro de TVA commence par le code pays, par exemple FR12345678901.")
+    if value.startswith("FR"):
+        from stdnum.fr import tva  # shipped with factur-x
+
+        if not tva.is_valid(value):
+            raise ValueError("Ce numéro de TVA français n'est pas valide : vérifiez la clé (2 caractères après FR) "
+                             "et le SIREN.")
     return value
 
 

@@ -44,7 +44,7 @@ def _invoice(org_id: str, settings=None, **values):
 def _documents() -> dict:
     commune = _invoice("org-montclair", po_number="EJ-2026-004512", service_code="ESPACES-VERTS")
     company = _invoice("org-durand")
-    registered = replace(demo_association(), vat_regime="registered", vat_rate="20.00", vat_number="FR32441122334")
+    registered = replace(demo_association(), vat_regime="registered", vat_rate="20.00", vat_number="FR88441122334")
     credit = replace(build_credit_note(company, reason="Erreur de tranche", today=date(2026, 12, 9)),
                      number="AV-2026-00007", document_id="doc-7")
     return {
@@ -57,7 +57,7 @@ def _documents() -> dict:
                                                  number="AV-2026-00008", document_id="doc-8"),
         "VAT-registered association": _invoice("org-durand", settings=registered),
         "exempt association": _invoice("org-durand", settings=replace(demo_association(), vat_regime="exempt",
-                                                                     vat_number="FR32441122334")),
+                                                                     vat_number="FR88441122334")),
     }
 
 

@@ -96,12 +96,20 @@ def test_settings_round_trip_and_changes():
     assert settings_diff(SETTINGS, changed) == {"campaign_opening": ("12-01", "11-15"), "method_cheque": ("1", "")}
 
 
+def test_a_french_vat_number_with_its_right_key_is_accepted():
+    settings = check_settings({**settings_values(SETTINGS), "vat_regime": "registered", "vat_number": "FR 44 732 829 320"},
+                              SETTINGS)
+    assert settings.vat_number == "FR44732829320"
+
+
 @pytest.mark.parametrize("changes, field", [
     ({"iban": "FR1520041010050500013M02606"}, "iban"), ({"siret": "73282932000075"}, "siret"),
     ({"campaign_opening": "02-29"}, "campaign_opening"), ({"campaign_opening": "13-01"}, "campaign_opening"),
     ({"method_virement": "", "method_cheque": "", "method_mandat_administratif": ""}, "payment_methods"),
     ({"quote_validity_days": "0"}, "quote_validity_days"), ({"contact_email": "x"}, "contact_email"),
     ({"vat_regime": "registered", "vat_number": ""}, "vat_number"), ({"vat_regime": "autre"}, "vat_regime"),
+    ({"vat_regime": "exempt", "vat_number": ""}, "vat_number"),
+    ({"vat_regime": "registered", "vat_number": "FR45732829320"}, "vat_number"),  # wrong key for this SIREN
     ({"bic": "X"}, "bic"), ({"address_postcode": "123"}, "address_postcode"), ({"name": ""}, "name"),
 ])
 def test_bad_settings_are_refused_next_to_their_field(changes, field):
