@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .runtime import Runtime, get_runtime
-from .services import campaign, mail, renewal
+from .services import campaign, mail, reconcile, renewal
 
 
 def retry_pending_emails(rt: Runtime | None = None) -> dict:
@@ -11,7 +11,10 @@ def retry_pending_emails(rt: Runtime | None = None) -> dict:
 
 
 def issue_pending_invoices(rt: Runtime | None = None) -> dict:
-    return {"invoiced": renewal.issue_pending_invoices(rt or get_runtime())}
+    """Every 15 minutes: the invoices the automatic hook could not issue, then whatever a crash
+    left half-done (settlements, follow-ups of a payment, invoice emails)."""
+    rt = rt or get_runtime()
+    return {"invoiced": renewal.issue_pending_invoices(rt), **reconcile.reconcile(rt)}
 
 
 def run_campaign_schedule(rt: Runtime | None = None) -> dict:

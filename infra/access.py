@@ -55,10 +55,12 @@ FUNCTIONS: dict[str, Access] = {
     "retry_pending_emails": Access(tables=("outbox",), send_email=True),
     # Catch-up of automatic invoices: requests ready to invoice (``by_state`` index), the
     # documents series and records, the PDF upload, the « facture disponible » emails, and the
-    # invoice email to the billing address with the stored PDF (read back, never re-rendered).
+    # invoice email to the billing address with the stored PDF (read back, never re-rendered);
+    # then the reconciler (services/reconcile.py): a fully paid invoice settles (request PAID,
+    # membership PAID, certificate, « Paiement reçu »), and lost invoice emails are sent.
     "issue_pending_invoices": Access(
-        tables=("renewal_requests", "documents", "document_counters", "outbox", "audit"),
-        read_tables=("settings", "organisations", "contacts"),
+        tables=("renewal_requests", "documents", "document_counters", "outbox", "audit", "memberships"),
+        read_tables=("settings", "organisations", "contacts", "payment_totals"),
         bucket_read=(DOCUMENTS,),
         bucket_write=(DOCUMENTS,),
         send_email=True,

@@ -271,6 +271,18 @@ def _announce(rt: Runtime, org: Organisation, stored: StoredDocument) -> None:
     _send_invoice_available(rt, org, stored.content, skip=payer)
 
 
+def ensure_announced(rt: Runtime, invoice_number: str) -> bool:
+    """Send the invoice's emails if the one to the billing address never reached the outbox
+    (a crash or an outage between the invoice and its emails); True when they were sent now."""
+    stored = rt.documents.by_number(invoice_number) if invoice_number else None
+    if stored is None or stored.kind is not DocumentKind.INVOICE:
+        return False
+    if rt.outbox.get(f"invoice_to_payer.{stored.number}") is not None:
+        return False
+    _announce(rt, _organisation(rt, stored.org_id), stored)
+    return rt.outbox.get(f"invoice_to_payer.{stored.number}") is not None
+
+
 def _stored_pdf(rt: Runtime, stored: StoredDocument) -> bytes:
     """The document's bytes as issued (never a re-render), checked against the recorded SHA-256."""
     pdf = rt.storage.get(stored.s3_key)

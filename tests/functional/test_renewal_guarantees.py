@@ -212,8 +212,8 @@ def test_an_invoice_that_could_not_be_issued_is_caught_up_by_the_scheduled_funct
     with Client(application.app) as client:
         event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
                                                 resources=["arn:aws:events:eu-west-3:123456789012:rule/x"])
-        assert client.lambda_.invoke("issue_pending_invoices", event).payload == {"invoiced": 1}
-        assert client.lambda_.invoke("issue_pending_invoices", event).payload == {"invoiced": 0}
+        assert client.lambda_.invoke("issue_pending_invoices", event).payload["invoiced"] == 1
+        assert client.lambda_.invoke("issue_pending_invoices", event).payload["invoiced"] == 0
     request = rt.renewals.latest(MONTCLAIR, 2027)
     assert request.state is RequestState.INVOICED and request.invoice_number == "FAC-2026-00001"
     notices = [m for m in sent_emails() if "facture" in m.subject.lower() and "disponible" in m.subject.lower()]

@@ -1,0 +1,103 @@
+"""The reconciler (run by the 15-minute ``issue_pending_invoices`` function) finishes, from the
+state alone, what a crash left half-done — without staff, and without doing anything twice."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from chalicelib import jobs
+from chalicelib.domain.documents import DocumentKind
+from chalicelib.domain.model import MembershipStatus
+from chalicelib.domain.renewal import RequestState
+from chalicelib.services import documents, payments, renewal
+from tests.conftest import sent_emails
+from tests.functional.renewal_support import answers
+
+MONTCLAIR = "org-montclair"
+PAID_SUBJECT = "Paiement reçu — votre adhésion 2027 est à jour"
+
+
+@pytest.fixture
+def staff(rt, demo, clock):
+    clock.advance(days=3)  # 1 December 2026: the 2027 campaign is open
+    return rt.contacts.find_by_email("equipe@cite-verte.example").contact_id
+
+
+def submit(rt):
+    member = rt.contacts.find_by_email("m.lefevre@montclair.example").contact_id
+    return renewal.submit_renewal_request(rt, MONTCLAIR, member, answers(
+        wait_for_purchase_order="no", purchase_order_number="EJ-2027-14")).request
+
+
+def pay_all(rt, staff, request):
+    return payments.record_payment(rt, MONTCLAIR, 2027, recorded_by=staff, fields={
+        "amount": str(request.amount).replace(".", ","), "paid_on": "2026-12-01", "method": "virement",
+        "reference": "VIR"})
+
+
+def test_a_payment_whose_settlement_crashed_is_finished(rt, staff, monkeypatch):
+    request = submit(rt)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("Lambda timed out after the payment (simulated)")
+
+    monkeypatch.setattr(payments, "settle", crash)
+    with pytest.raises(RuntimeError):
+        pay_all(rt, staff, request)
+    monkeypatch.undo()
+    assert rt.renewals.latest(MONTCLAIR, 2027).state is RequestState.INVOICED  # paid in full, not settled
+
+    assert jobs.issue_pending_invoices(rt)["settled"] == 1
+    assert rt.renewals.latest(MONTCLAIR, 2027).state is RequestState.PAID
+    [membership] = [m for m in rt.memberships.for_organisation(MONTCLAIR) if m.year == 2027]
+    assert membership.status is MembershipStatus.PAID
+    assert [d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CERTIFICATE]
+    before = len(sent_emails())
+    jobs.issue_pending_invoices(rt)  # a second run: nothing new
+    assert len(sent_emails()) == before
+    assert len([m for m in sent_emails() if m.subject == PAID_SUBJECT]) == 3  # Montclair's three contacts
+
+
+def test_paid_without_certificate_or_email_gets_them(rt, staff, monkeypatch):
+    request = submit(rt)
+    real_certificate = documents.issue_certificate
+
+    def certificate_down(*args, **kwargs):
+        raise ConnectionError("S3 unreachable (simulated)")
+
+    monkeypatch.setattr(documents, "issue_certificate", certificate_down)
+    monkeypatch.setattr(payments, "send_email", certificate_down)  # and no « Paiement reçu » queued
+    pay_all(rt, staff, request)
+    monkeypatch.setattr(documents, "issue_certificate", real_certificate)
+    monkeypatch.undo()
+    assert rt.renewals.latest(MONTCLAIR, 2027).state is RequestState.PAID
+    assert not [d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CERTIFICATE]
+    assert not [m for m in sent_emails() if m.subject == PAID_SUBJECT]
+
+    jobs.issue_pending_invoices(rt)
+    assert len([d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CERTIFICATE]) == 1
+    assert len([m for m in sent_emails() if m.subject == PAID_SUBJECT]) == 3
+
+
+def test_an_invoice_whose_emails_were_never_queued_is_announced_once(rt, staff, monkeypatch):
+    monkeypatch.setattr(documents, "_announce", lambda *args, **kwargs: None)  # crash right after the invoice
+    request = submit(rt)
+    monkeypatch.undo()
+    assert request.state is RequestState.INVOICED
+    assert not [m for m in sent_emails() if m.recipients == ("factures@montclair.example",)]
+
+    assert jobs.issue_pending_invoices(rt)["invoices_announced"] == 1
+    [email] = [m for m in sent_emails() if m.recipients == ("factures@montclair.example",)]
+    assert request.invoice_number in email.subject and email.attachments
+    assert jobs.issue_pending_invoices(rt).get("invoices_announced", 0) == 0
+    assert len([m for m in sent_emails() if m.recipients == ("factures@montclair.example",)]) == 1
+
+
+def test_a_partly_paid_invoice_is_left_as_it_is(rt, staff):
+    request = submit(rt)
+    payments.record_payment(rt, MONTCLAIR, 2027, recorded_by=staff, fields={
+        "amount": "100,00", "paid_on": "2026-12-01", "method": "virement", "reference": "VIR"})
+    jobs.issue_pending_invoices(rt)
+    assert rt.renewals.latest(MONTCLAIR, 2027).state is RequestState.INVOICED
+    assert rt.payments.paid_total(request.invoice_number) == Decimal("100.00")
