@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from ..domain.errors import ConcurrentUpdate, DomainError, ValidationError
+from ..domain.errors import ConcurrentUpdate, DomainError, Forbidden, ValidationError
 from ..domain.model import Contact
 from ..domain.security import (
     GENERIC_LOGIN_ERROR,
@@ -186,3 +186,35 @@ def validate_login_form(email: str, password: str) -> None:
         errors["password"] = "Indiquez votre mot de passe."
     if errors:
         raise ValidationError(errors)
+
+
+def change_password(rt: Runtime, session: Session, current: str, password: str, confirmation: str) -> str:
+    """« Changer mon mot de passe » from « Mon compte »: the current password first (counted like
+    a login attempt, so this form cannot be used to guess it), then the new one under the same
+    rules as a reset. Every session ends — the others and this one — and a new session token is
+    returned for this browser; the contact is told by email."""
+    contact = rt.contacts.get(session.contact_id)
+    if contact is None or not contact.active:
+        raise Forbidden()
+    email = normalise_email(contact.email)
+    now = rt.clock()
+    may_check, _ = _count_attempt(rt, email, now)
+    if not (may_check and contact.password_hash and rt.hasher.verify(contact.password_hash, current)):
+        record(rt, "password.change_refused", actor=contact.contact_id, org_id=contact.org_id)
+        raise ValidationError({"current": "Le mot de passe actuel est incorrect, ou trop d'essais : réessayez dans "
+                                          "15 minutes ou utilisez « Mot de passe oublié ? »."})
+    check_new_password(password, confirmation, [contact.email, contact.name, rt.association().name])
+    if rt.hasher.verify(contact.password_hash, password):
+        raise ValidationError({"password": "Choisissez un mot de passe différent de l'actuel."})
+    rt.contacts.set_password_hash(contact.contact_id, rt.hasher.hash(password), now)
+    rt.sessions.delete_for_contact(contact.contact_id)
+    rt.login_throttle.clear(email)
+    token = rt.token_factory()
+    fresh = replace(session, token_hash=hash_token(token), created_at=now, last_seen_at=now)
+    idle, absolute = _limits(rt)
+    rt.sessions.add(fresh, fresh.expires_at(idle, absolute))
+    send_email(rt, kind="password_changed", template="password_changed", recipients=[contact.email],
+               contact=contact, changed_at=now)
+    record(rt, "password.changed", actor=contact.contact_id, target=contact.email, org_id=contact.org_id,
+           sessions_revoked=True)
+    return token

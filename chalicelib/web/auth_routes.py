@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from ..domain.errors import ValidationError
 from ..services import auth
-from .http import context_for, redirect, render, safe_next
+from .http import LoginRequired, context_for, redirect, render, safe_next
 from .routes import FORM, route
 
 bp = Blueprint(__name__)
@@ -25,7 +25,8 @@ def login_form():
     ctx = context_for(bp.current_request)
     if ctx.session is not None:
         return redirect(_home_for(ctx.session.role))
-    return render(ctx, "auth/login.html", email="", suite=safe_next(ctx.query("suite", 500)), errors={})
+    return render(ctx, "auth/login.html", email="", suite=safe_next(ctx.query("suite", 500)), errors={},
+                  password_changed=ctx.query("nouveau_mot_de_passe") == "1")
 
 
 @route(bp, "/connexion", methods=["POST"], content_types=FORM)
@@ -104,3 +105,31 @@ def new_password_submit():
         return response
     ctx.end_session()
     return redirect("/connexion?nouveau_mot_de_passe=1")
+
+
+PASSWORD_CHANGE_FIELDS = {"current": 1024, "password": 1024, "confirmation": 1024}
+
+
+@route(bp, "/mon-compte/mot-de-passe")
+def password_change_form():
+    """« Changer mon mot de passe » (any logged-in account)."""
+    ctx = context_for(bp.current_request)
+    if ctx.session is None:
+        raise LoginRequired()
+    return render(ctx, "auth/change_password.html", errors={})
+
+
+@route(bp, "/mon-compte/mot-de-passe", methods=["POST"], content_types=FORM)
+def password_change_submit():
+    """Check the current password, set the new one, end every session and open a new one here."""
+    ctx = context_for(bp.current_request)
+    session = ctx.session
+    if session is None:
+        raise LoginRequired()
+    form = ctx.form(PASSWORD_CHANGE_FIELDS)
+    try:
+        token = auth.change_password(ctx.rt, session, form["current"], form["password"], form["confirmation"])
+    except ValidationError as error:
+        return render(ctx, "auth/change_password.html", status=400, errors=error.errors)
+    ctx.start_session(token)
+    return redirect(("/admin" if session.role == "staff" else "/mon-compte") + "?mot_de_passe_change=1")

@@ -15,7 +15,7 @@ def my_account():
     """« Mon compte »: the organisation, its contacts, and the way to « Mes adhésions »."""
     ctx = context_for(bp.current_request)
     view = account.account_overview(ctx.rt, ctx.require_member())
-    return render(ctx, "member/account.html", view=view)
+    return render(ctx, "member/account.html", view=view, password_changed=ctx.query("mot_de_passe_change") == "1")
 
 
 @route(bp, "/mon-compte/adhesions")

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from chalicelib.local.demo import DEMO_PASSWORD
+from chalicelib.services import auth
 from tests.conftest import sent_emails
 from tests.functional.conftest import MEMBER
 
@@ -68,6 +72,8 @@ def test_new_password_works_and_revokes_sessions_and_notifies(browser, new_brows
     token = link.split("jeton=")[1]
     done = browser.post("/mot-de-passe/nouveau", {"jeton": token, "password": NEW_PASSWORD, "confirmation": NEW_PASSWORD})
     assert done.status_code == 303
+    assert "Votre mot de passe a été changé" in browser.get(done.headers["Location"]).body.decode()
+    assert "Votre mot de passe a été changé" not in browser.get("/connexion").body.decode()
     assert other_device.get("/mon-compte").status_code == 303  # every session revoked
     assert browser.login(MEMBER, NEW_PASSWORD).status_code == 303
     notification = sent_emails()[0]
@@ -157,3 +163,39 @@ def test_email_failure_never_loses_the_reset_email(browser, rt, monkeypatch):
     assert mail.retry_pending_emails(rt) == 1
     assert mail.retry_pending_emails(rt) == 0
     assert len(sent_emails()) == 1
+
+
+def test_a_logged_in_contact_changes_their_password_from_mon_compte(browser, new_browser, rt):
+    other_device = new_browser()
+    other_device.login(MEMBER)
+    browser.login(MEMBER)
+    assert 'href="/mon-compte/mot-de-passe"' in browser.get("/mon-compte").body.decode()
+    browser.get("/mon-compte/mot-de-passe")
+    wrong = browser.post("/mon-compte/mot-de-passe", {"current": "pas le bon", "password": NEW_PASSWORD,
+                                                       "confirmation": NEW_PASSWORD})
+    assert wrong.status_code == 400 and "Le mot de passe actuel est incorrect" in browser.text()
+    weak = browser.post("/mon-compte/mot-de-passe", {"current": DEMO_PASSWORD, "password": "azertyuiop12",
+                                                      "confirmation": "azertyuiop12"})
+    assert weak.status_code == 400
+    done = browser.post("/mon-compte/mot-de-passe", {"current": DEMO_PASSWORD, "password": NEW_PASSWORD,
+                                                      "confirmation": NEW_PASSWORD})
+    assert done.status_code == 303
+    assert "Votre mot de passe a été changé" in browser.get(done.headers["Location"]).body.decode()
+    assert browser.get("/mon-compte").status_code == 200  # this browser keeps a fresh session
+    assert other_device.get("/mon-compte").status_code == 303  # the other device is logged out
+    assert any("a été modifié" in m.subject for m in sent_emails() if m.recipients == (MEMBER,))
+    assert auth.login(rt, MEMBER, NEW_PASSWORD).contact.email == MEMBER
+    with pytest.raises(auth.LoginFailed):
+        auth.login(rt, MEMBER, DEMO_PASSWORD)
+
+
+def test_the_current_password_cannot_be_guessed_through_the_change_form(browser, rt):
+    browser.login(MEMBER)
+    for i in range(6):
+        browser.get("/mon-compte/mot-de-passe")
+        browser.post("/mon-compte/mot-de-passe", {"current": f"essai-{i}", "password": NEW_PASSWORD,
+                                                  "confirmation": NEW_PASSWORD})
+    browser.get("/mon-compte/mot-de-passe")
+    refused = browser.post("/mon-compte/mot-de-passe", {"current": DEMO_PASSWORD, "password": NEW_PASSWORD,
+                                                         "confirmation": NEW_PASSWORD})
+    assert refused.status_code == 400  # the window is full: even the right password is not checked
