@@ -50,6 +50,7 @@ from ..domain.renewal_request import (
     BillingDetails,
     RenewalForm,
     RenewalRequest,
+    Submission,
     check_purchase_order,
     check_submission,
     new_request,
@@ -237,6 +238,19 @@ def submit_renewal_request(rt: Runtime, org_id: str, contact_id: str, answers: d
                request=stored.reference)
     _send_submission_emails(rt, stored, contact)
     return SubmitResult(_entered(rt, None, stored), True)
+
+
+def check_renewal_request(rt: Runtime, org_id: str, contact_id: str,
+                          answers: dict[str, str]) -> tuple[RenewalOffer, Submission]:
+    """The recap before « Enregistrer ma demande »: the answers checked exactly as the save will
+    check them, nothing written. Raises ValidationError, NothingToRenew like the save."""
+    org, _ = _member(rt, org_id, contact_id)
+    offer = _start(rt, org)
+    submission = check_submission(
+        RenewalForm.from_fields(answers), organisation=org, offered=offer.offered,
+        grid=rt.tariffs.grid(offer.year), payment_methods=rt.association().payment_methods,
+    )
+    return offer, submission
 
 
 def _billing_dict(b: BillingDetails) -> dict:

@@ -25,7 +25,10 @@ MULTIPART = ["multipart/form-data"]
 FORM_PATH = "/mon-compte/adhesions/renouveler"
 # What the urlencoded parser accepts before the precise per-field checks of the domain,
 # so that an over-long answer comes back next to its field with the rest of the form kept.
-SUBMIT_FIELDS = {name: max(limit * 4, 200) for name, limit in FIELD_LIMITS.items()}
+SUBMIT_FIELDS = {**{name: max(limit * 4, 200) for name, limit in FIELD_LIMITS.items()}, "etape": 20}
+# The form's default button (the one Enter in a text field presses) asks for the recap; only
+# the recap's « Enregistrer ma demande » (or a post without a step) saves the request.
+RECAP, EDIT = "recapitulatif", "modifier"
 PO_FIELDS = {"annee": 4, "purchase_order_number": PO_NUMBER_MAX * 4}
 # Bodies above this are refused unread. Below it the body is parsed, so that a PDF just over
 # the limit gets its message next to the field (the domain checks the exact limit).
@@ -57,7 +60,18 @@ def renewal_submit():
     ctx = context_for(bp.current_request)
     session = ctx.require_member()
     answers = ctx.form(SUBMIT_FIELDS)
+    step = answers.pop("etape", "")
+    if step == EDIT:  # back from the recap to the form, with what was typed
+        offer = renewal.start_renewal(ctx.rt, session.org_id, session.contact_id)
+        return render(ctx, "member/renewal_form.html", offer=offer, form=RenewalForm.from_fields(answers),
+                      errors={}, requirements=list(PublicBuyerRequirement))
     try:
+        if step == RECAP:
+            offer, submission = renewal.check_renewal_request(ctx.rt, session.org_id, session.contact_id, answers)
+            if offer.existing is not None:
+                return redirect(_request_page(offer.year) + "?deja=1")
+            return render(ctx, "member/renewal_recap.html", offer=offer, s=submission, answers=answers,
+                          methods=dict(offer.payment_methods))
         result = renewal.submit_renewal_request(ctx.rt, session.org_id, session.contact_id, answers)
     except ValidationError as error:
         offer = renewal.start_renewal(ctx.rt, session.org_id, session.contact_id)

@@ -73,6 +73,9 @@ def test_quote_renewal_staff_decisions_invoice_and_payment(page, app_server):
     page.get_by_label("Commentaire").fill("Nous sommes 52 salariés depuis septembre.")
     page.get_by_label("Virement").check()
     page.get_by_label("Oui, attendez notre bon de commande").check()
+    page.get_by_label("Commune", exact=True).press("Enter")  # Enter in a text field never saves: it shows the recap
+    expect(page.get_by_role("status").first).to_contain_text("pas encore enregistrée")
+    expect(page.locator("main")).to_contain_text("Entreprise de 50 salariés et plus")
     page.get_by_role("button", name="Enregistrer ma demande").click()
     expect(page.get_by_role("status").first).to_contain_text("enregistrée")
     year = re.search(r"/demande/(\d{4})", page.url).group(1)

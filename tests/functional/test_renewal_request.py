@@ -74,7 +74,7 @@ def test_form_is_prefilled_from_the_last_validated_membership_and_the_organisati
     # only the organisation's category is offered, with the renewal year's amounts
     assert "Collectivité de 50 000 à 100 000 habitants — 1\u202f184,00\u00a0€" in html
     assert "Entreprise" not in html
-    assert "Enregistrer ma demande" in html
+    assert "Vérifier ma demande" in html  # then « Enregistrer ma demande » on the recap
 
 
 # --- « Enregistrer ma demande » ------------------------------------------------------------
