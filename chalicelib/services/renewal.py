@@ -397,6 +397,37 @@ def cancel_request(rt: Runtime, org_id: str, year: int, *, cancelled_by: str, re
     return after
 
 
+MEMBER_CANCELLABLE = frozenset({RequestState.TIER_DECISION_PENDING, RequestState.AWAITING_PURCHASE_ORDER,
+                                RequestState.READY_TO_INVOICE})
+
+
+class InvoicedAlready(DomainError):
+    status = 409
+
+    def __init__(self, email: str):
+        super().__init__(f"La facture de cette demande est émise : elle ne peut plus être annulée en ligne. Pour "
+                         f"l'annuler, écrivez-nous à {email} ; nous émettrons un avoir.")
+
+
+def cancel_by_member(rt: Runtime, org_id: str, contact_id: str, year: int) -> RenewalRequest:
+    """« Annuler ma demande »: a contact cancels the season's request while it is not invoiced
+    (audited; staff are told). Once invoiced, only staff cancel it, with a credit note."""
+    _, contact = _member(rt, org_id, contact_id)
+    current = rt.renewals.latest(org_id, year)
+    if current is None or current.state is RequestState.CANCELLED:
+        raise NotFound("Aucune demande en cours pour cette année.")
+    if current.state not in MEMBER_CANCELLABLE:
+        raise InvoicedAlready(rt.association().contact_email)
+    try:
+        cancelled = cancel_request(rt, org_id, year, cancelled_by=contact.contact_id,
+                                   reason=f"Annulée en ligne par {contact.name}")
+    except InvalidTransition:  # invoiced meanwhile (the invoice was issued at that instant)
+        raise InvoicedAlready(rt.association().contact_email) from None
+    _email(rt, cancelled, "cancelled_staff", "cancelled", [rt.association().staff_notification_email],
+           template="renewal_cancelled_staff", cancelled_by=contact.name)
+    return cancelled
+
+
 def request_for_member(rt: Runtime, org_id: str, year: int) -> RenewalRequest:
     """The season's latest request of the member's own organisation, or NotFound."""
     found = rt.renewals.latest(org_id, year)

@@ -95,6 +95,23 @@ def renewal_request(year):
                   po_saved=ctx.query("bon_de_commande") == "1", po_errors={}, po_number="")
 
 
+@route(bp, "/mon-compte/adhesions/demande/{year}/annulation", methods=["POST"], content_types=FORM)
+def renewal_cancel(year):
+    """« Annuler ma demande », confirmed by its checkbox; refused once the invoice is issued."""
+    ctx = context_for(bp.current_request)
+    session = ctx.require_member()
+    season = _year(year)
+    form = ctx.form({"confirmation": 5})
+    if form["confirmation"] != "oui":
+        found = renewal.request_for_member(ctx.rt, session.org_id, season)
+        return render(ctx, "member/renewal_done.html", status=400, request=found,
+                      me=ctx.rt.contacts.get(session.contact_id), just_saved=False, already=False, po_saved=False,
+                      po_errors={}, po_number="",
+                      cancel_error="Cochez la case pour confirmer l'annulation de votre demande.")
+    renewal.cancel_by_member(ctx.rt, session.org_id, session.contact_id, season)
+    return redirect("/mon-compte/adhesions?demande_annulee=1")
+
+
 @route(bp, "/mon-compte/adhesions/bon-de-commande", methods=["POST"], content_types=MULTIPART + FORM)
 def purchase_order_submit():
     """The purchase order sent later: its number and/or its PDF (at most 4 MiB)."""

@@ -39,3 +39,37 @@ def test_a_recap_with_bad_answers_goes_back_to_the_form_with_the_messages(browse
     response = browser.post(FORM, {**answers(payment_method=""), "etape": "recapitulatif"})
     assert response.status_code == 400 and 'id="f-payment_method-error"' in browser.text()
     assert rt.renewals.for_organisation("org-montclair") == []
+
+
+def test_the_member_cancels_their_own_request_before_the_invoice(browser, rt, clock):
+    from tests.conftest import sent_emails
+
+    clock.advance(days=3)
+    browser.login(MEMBER)
+    browser.get(FORM)
+    browser.post(FORM, answers())  # awaiting its purchase order: no invoice yet
+    page = browser.get("/mon-compte/adhesions/demande/2027").body.decode()
+    assert "Annuler ma demande" in page and 'action="/mon-compte/adhesions/demande/2027/annulation"' in page
+    unconfirmed = browser.post("/mon-compte/adhesions/demande/2027/annulation", {})
+    assert unconfirmed.status_code == 400 and "Cochez la case" in browser.text()
+    assert rt.renewals.latest("org-montclair", 2027).state.value == "awaiting_purchase_order"
+    done = browser.post("/mon-compte/adhesions/demande/2027/annulation", {"confirmation": "oui"})
+    assert done.status_code == 303
+    assert "Votre demande a été annulée" in browser.get(done.headers["Location"]).body.decode()
+    assert rt.renewals.latest("org-montclair", 2027).state.value == "cancelled"
+    assert any("annulée par le membre" in m.subject for m in sent_emails() if m.recipients == ("equipe@cite-verte.example",))
+    from chalicelib.adapters.dynamo.audit import AuditTable
+    assert [i for i in AuditTable.scan() if i.action == "renewal.cancelled"]
+
+
+def test_once_invoiced_the_member_is_told_how_to_get_a_credit_note(browser, rt, clock):
+    clock.advance(days=3)
+    browser.login(MEMBER)
+    browser.get(FORM)
+    browser.post(FORM, answers(wait_for_purchase_order="no", purchase_order_number="EJ-1"))
+    assert rt.renewals.latest("org-montclair", 2027).state.value == "invoiced"
+    page = browser.get("/mon-compte/adhesions/demande/2027").body.decode()
+    assert "nous émettrons un avoir" in page and 'demande/2027/annulation"' not in page
+    refused = browser.post("/mon-compte/adhesions/demande/2027/annulation", {"confirmation": "oui"})
+    assert refused.status_code == 409 and "nous émettrons un avoir" in browser.text()
+    assert rt.renewals.latest("org-montclair", 2027).state.value == "invoiced"
