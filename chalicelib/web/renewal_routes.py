@@ -100,8 +100,8 @@ def renewal_cancel(year):
     """« Annuler ma demande », confirmed by its checkbox; refused once the invoice is issued."""
     ctx = context_for(bp.current_request)
     session = ctx.require_member()
+    form = ctx.form({"confirmation": 5})  # the CSRF token first, then anything else
     season = _year(year)
-    form = ctx.form({"confirmation": 5})
     if form["confirmation"] != "oui":
         found = renewal.request_for_member(ctx.rt, session.org_id, season)
         return render(ctx, "member/renewal_done.html", status=400, request=found,
