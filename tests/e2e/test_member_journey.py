@@ -80,3 +80,22 @@ def test_phone_width_has_no_horizontal_scroll(chromium, app_server):
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     context.close()
     assert overflow <= 0
+
+
+def test_on_a_phone_the_invoice_is_one_tap_away_in_the_history(chromium, app_server):
+    """At 375 px each year of « Historique des adhésions » is a card: its status and its documents
+    are on screen (not in a sideways scroller), and the page is no wider than the phone."""
+    context = chromium.new_context(viewport={"width": 375, "height": 740}, locale="fr-FR")
+    page = context.new_page()
+    login(page, app_server.url, "c.dubois@valfleuri.example", app_server.demo_password)  # the demo's invoiced member
+    page.goto(app_server.url + "/mon-compte/adhesions")
+    history = page.get_by_role("table", name=re.compile("Historique des adhésions"))
+    link = history.get_by_role("link", name=re.compile(r"Facture FAC-")).first
+    box = link.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    button = page.get_by_role("link", name="Télécharger la facture")
+    with page.expect_download() as download:
+        button.click()
+    assert download.value.suggested_filename.startswith("FAC-")
+    context.close()
