@@ -130,7 +130,11 @@ def _issue(rt: Runtime, draft, document_id: str, **extra) -> StoredDocument:
             document = replace(draft, document_id=document_id,
                                number=format_number(draft.kind, draft.issued_on, last + 1))
             pdf = rt.pdf.render(document)
-            key = rt.storage.new_key(f"{S3_PREFIX}/{draft.kind.value}", draft.org_id)
+            new_key = rt.storage.new_key(f"{S3_PREFIX}/{draft.kind.value}", draft.org_id)
+            stale = rt.documents.note_upload(series, holder, document_id, new_key)  # before the upload
+            if stale:
+                _remove_orphan(rt, series, *stale)
+            key = new_key
             rt.storage.put(key, pdf)
             stored = _record(document, pdf, key, now, **extra)
             rt.documents.add_numbered(stored, series, last, holder)
@@ -152,6 +156,28 @@ def _committed(rt: Runtime, document_id: str, key: str) -> bool:
         log.exception("could not check whether document %s was recorded", document_id)
         return True
     return found is not None and found.s3_key == key
+
+
+def _remove_orphan(rt: Runtime, series: str, document_id: str, key: str) -> bool:
+    """Delete an upload an earlier issuer left behind, unless its record was written after all."""
+    if _committed(rt, document_id, key):
+        rt.documents.forget_upload(series, key)
+        return False
+    rt.storage.delete(key)
+    rt.documents.forget_upload(series, key)
+    log.warning("removed the orphan upload %s of series %s (its issuer stopped before the record)", key, series)
+    return True
+
+
+def remove_orphan_uploads(rt: Runtime) -> int:
+    """The reconciler's sweep: uploads whose issuer's lease ran out before the record was written."""
+    removed = 0
+    for series, document_id, key in rt.documents.stale_uploads(rt.clock()):
+        try:
+            removed += _remove_orphan(rt, series, document_id, key)
+        except Exception:
+            log.exception("orphan upload %s not removed, next run tries again", key)
+    return removed
 
 
 def _undo(rt: Runtime, series: str, holder: str, key: str) -> None:

@@ -7,7 +7,9 @@ request or payment), so running this as often as we like changes only what is un
 - a request paid lately gets whatever of its follow-ups is missing: the membership recorded
   as paid, the certificate, « Paiement reçu » to each contact;
 - an invoice issued lately whose email to the billing address never reached the outbox is
-  sent (with the contacts' notices, each once).
+  sent (with the contacts' notices, each once);
+- a PDF uploaded by an issuer that stopped before writing its record (the series' counter
+  names it) is deleted, unless the record exists after all.
 
 "Lately" is ``RECENT``: the job runs every 15 minutes, so a crash is found within minutes; two
 days leave room for an outage, and keep each run to the requests that can still be unfinished.
@@ -53,4 +55,5 @@ def reconcile(rt: Runtime, seasons: tuple[int, ...] = ()) -> dict[str, int]:
                 done["paid_checked"] += 1
             except Exception:
                 log.exception("request %s: follow-ups not finished, next run tries again", request.reference)
+    done["orphan_uploads_removed"] += documents.remove_orphan_uploads(rt)
     return dict(done)

@@ -101,3 +101,40 @@ def test_a_partly_paid_invoice_is_left_as_it_is(rt, staff):
     jobs.issue_pending_invoices(rt)
     assert rt.renewals.latest(MONTCLAIR, 2027).state is RequestState.INVOICED
     assert rt.payments.paid_total(request.invoice_number) == Decimal("100.00")
+
+
+def _crash_between_upload_and_record(rt, monkeypatch):
+    """The issuer dies after its PDF is in S3 and before the record: nothing of its own cleans up."""
+    def died(*args, **kwargs):
+        raise RuntimeError("Lambda stopped after the upload (simulated)")
+
+    monkeypatch.setattr(rt.documents, "add_numbered", died)
+    monkeypatch.setattr(documents, "_undo", lambda *args, **kwargs: None)  # a dead process runs no handler
+    with pytest.raises(RuntimeError):
+        documents.get_or_create_quote(rt, MONTCLAIR)
+    monkeypatch.undo()
+
+
+def test_an_upload_whose_record_was_never_written_is_removed_by_the_reconciler(rt, staff, clock, monkeypatch):
+    from tests.functional.test_documents_issuing import stored_keys
+
+    _crash_between_upload_and_record(rt, monkeypatch)
+    [orphan] = stored_keys(rt)
+    assert rt.documents.for_organisation(MONTCLAIR) == []
+    assert jobs.issue_pending_invoices(rt).get("orphan_uploads_removed", 0) == 0  # its lease still runs
+    clock.advance(minutes=1)
+    assert jobs.issue_pending_invoices(rt)["orphan_uploads_removed"] == 1
+    assert orphan not in stored_keys(rt)
+    assert jobs.issue_pending_invoices(rt).get("orphan_uploads_removed", 0) == 0
+
+
+def test_the_next_issuer_of_the_series_removes_it_too(rt, staff, clock, monkeypatch):
+    from tests.functional.test_documents_issuing import stored_keys
+
+    _crash_between_upload_and_record(rt, monkeypatch)
+    [orphan] = stored_keys(rt)
+    clock.advance(minutes=1)
+    quote = documents.get_or_create_quote(rt, MONTCLAIR)  # the same series, DEV-2026
+    [kept] = stored_keys(rt)
+    assert kept != orphan and rt.documents.get(quote.document_id).s3_key == kept
+    assert quote.number == "DEV-2026-0001"  # the crash took no number

@@ -91,6 +91,10 @@ class DocumentCounterTable(Model):
     last_number = NumberAttribute(null=True)
     holder = UnicodeAttribute(null=True)
     held_until = UTCDateTimeAttribute(null=True)
+    # The upload the lease holder is about to record: a crash between the upload and the record
+    # leaves it here, for the next holder of the series (or the reconciler) to clean up.
+    pending_document = UnicodeAttribute(null=True)
+    pending_key = UnicodeAttribute(null=True)
 
 
 def _condition_failed(error: Exception) -> bool:
@@ -228,11 +232,42 @@ class DynamoDocuments:
             raise
         return int(item.last_number or 0)
 
+    def note_upload(self, series: str, holder: str, document_id: str, key: str) -> tuple[str, str] | None:
+        """Record, under our lease, the upload about to be made; return the (document id, key)
+        an earlier holder recorded and never cleared (it crashed between upload and record)."""
+        t = DocumentCounterTable
+        current = t.get(series, consistent_read=True)
+        stale = (current.pending_document, current.pending_key) if current.pending_key else None
+        try:
+            t(series).update(actions=[t.pending_document.set(document_id), t.pending_key.set(key)],
+                             condition=t.holder == holder)
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise ConcurrentUpdate() from error
+            raise
+        return stale if stale and stale[1] != key else None
+
+    def stale_uploads(self, now: datetime) -> list[tuple[str, str, str]]:
+        """(series, document id, key) of uploads left by holders whose lease has run out."""
+        t = DocumentCounterTable
+        return [(i.series, i.pending_document or "", i.pending_key) for i in t.scan(t.pending_key.exists())
+                if i.held_until is None or i.held_until < now]
+
+    def forget_upload(self, series: str, key: str) -> None:
+        """Clear the series' pending upload if it is still ``key`` (once it is recorded or deleted)."""
+        t = DocumentCounterTable
+        try:
+            t(series).update(actions=[t.pending_document.remove(), t.pending_key.remove()], condition=t.pending_key == key)
+        except UpdateError as error:
+            if not _condition_failed(error):
+                raise
+
     def unlock_series(self, series: str, holder: str) -> None:
         """Give the lease back if it is still ours (after a failure: success releases it)."""
         try:
             DocumentCounterTable(series).update(
-                actions=[DocumentCounterTable.holder.remove(), DocumentCounterTable.held_until.remove()],
+                actions=[DocumentCounterTable.holder.remove(), DocumentCounterTable.held_until.remove(),
+                         DocumentCounterTable.pending_document.remove(), DocumentCounterTable.pending_key.remove()],
                 condition=DocumentCounterTable.holder == holder,
             )
         except UpdateError as error:
@@ -257,7 +292,8 @@ class DynamoDocuments:
                 transaction.update(
                     DocumentCounterTable(series),
                     actions=[counter.last_number.set(previous + 1), counter.holder.remove(),
-                             counter.held_until.remove()],
+                             counter.held_until.remove(), counter.pending_document.remove(),
+                             counter.pending_key.remove()],
                     condition=unchanged & (counter.holder == holder),
                 )
                 if credits:
