@@ -20,6 +20,9 @@ ACTIONS = {
     "login.locked": "Compte bloqué après des échecs répétés",
     "logout": "Déconnexion",
     "password.reset_requested": "Lien de nouveau mot de passe envoyé",
+    "password.reset_limited": "Demande de lien refusée (trop de demandes en une heure)",
+    "password.changed": "Mot de passe changé depuis « Mon compte »",
+    "password.change_refused": "Changement de mot de passe refusé (mot de passe actuel incorrect)",
     "password.reset_done": "Mot de passe modifié par lien",
     "access.denied": "Accès refusé",
     # renewal requests

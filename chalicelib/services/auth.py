@@ -121,11 +121,44 @@ def logout(rt: Runtime, token: str | None, session: Session | None = None) -> No
         record(rt, "logout", actor=session.contact_id, org_id=session.org_id)
 
 
-def request_password_reset(rt: Runtime, email: str) -> None:
-    """Mail a single-use link to an active account; answer the same for any address."""
-    contact = rt.contacts.find_by_email(normalise_email(email))
+RESET_WINDOW = timedelta(hours=1)
+RESET_LINKS_PER_ADDRESS = 3  # links mailed to one address per hour
+RESET_REQUESTS_PER_SOURCE = 20  # requests from one address IP per hour, whatever the email
+
+
+def _within_limit(rt: Runtime, key: str, limit: int, now) -> bool:
+    """Count one more event under ``key`` unless ``limit`` were already counted in the last hour
+    (one conditional write; a write that keeps losing the race counts as over the limit)."""
+    verdict: list[bool] = []
+
+    def change(throttle: LoginThrottle) -> LoginThrottle:
+        recent = tuple(t for t in throttle.failures if now - t < RESET_WINDOW)
+        verdict.append(len(recent) < limit)
+        return LoginThrottle(throttle.email, recent + ((now,) if verdict[-1] else ()), None)
+
+    try:
+        rt.login_throttle.update(key, change, now + RESET_WINDOW)
+    except ConcurrentUpdate:
+        return False
+    return verdict[-1]
+
+
+def request_password_reset(rt: Runtime, email: str, source_ip: str = "") -> None:
+    """Mail a single-use link to an active account; answer the same for any address.
+
+    At most ``RESET_LINKS_PER_ADDRESS`` links per address per hour, and
+    ``RESET_REQUESTS_PER_SOURCE`` requests per source: « Mot de passe oublié » cannot be used
+    to flood a mailbox. Past a limit nothing is sent, and the answer is the same.
+    """
+    email = normalise_email(email)
+    now = rt.clock()
+    if (source_ip and not _within_limit(rt, f"reset-source#{source_ip[:64]}", RESET_REQUESTS_PER_SOURCE, now)) \
+            or not _within_limit(rt, f"reset#{email[:254]}", RESET_LINKS_PER_ADDRESS, now):
+        record(rt, "password.reset_limited", actor=email[:254], ip=source_ip)
+        return
+    contact = rt.contacts.find_by_email(email)
     if contact is None or not contact.active:
-        record(rt, "password.reset_requested", actor=normalise_email(email)[:254], account_found=False)
+        record(rt, "password.reset_requested", actor=email[:254], account_found=False)
         return
     issue_password_link(rt, contact, purpose="reset")
     record(rt, "password.reset_requested", actor=contact.contact_id, target=contact.email,

@@ -77,7 +77,7 @@ def forgot_submit():
     if not email or "@" not in email:
         return render(ctx, "auth/forgot.html", status=400, email=email, sent=False,
                       errors={"email": "Indiquez une adresse e-mail valide, par exemple nom@exemple.fr."})
-    auth.request_password_reset(ctx.rt, email)
+    auth.request_password_reset(ctx.rt, email, ctx.source_ip)
     return render(ctx, "auth/forgot.html", email="", errors={}, sent=True)
 
 

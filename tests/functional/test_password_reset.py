@@ -199,3 +199,25 @@ def test_the_current_password_cannot_be_guessed_through_the_change_form(browser,
     refused = browser.post("/mon-compte/mot-de-passe", {"current": DEMO_PASSWORD, "password": NEW_PASSWORD,
                                                          "confirmation": NEW_PASSWORD})
     assert refused.status_code == 400  # the window is full: even the right password is not checked
+
+
+def test_at_most_three_links_per_address_per_hour_and_the_same_answer(browser, rt, clock):
+    for _ in range(5):
+        browser.get("/mot-de-passe-oublie")
+        response = browser.post("/mot-de-passe-oublie", {"email": MEMBER})
+        assert response.status_code == 200 and "Si un compte existe" in browser.text()
+        clock.advance(minutes=1)
+    assert len([m for m in sent_emails() if m.recipients == (MEMBER,)]) == 3
+    clock.advance(hours=1)
+    browser.get("/mot-de-passe-oublie")
+    browser.post("/mot-de-passe-oublie", {"email": MEMBER})
+    assert len([m for m in sent_emails() if m.recipients == (MEMBER,)]) == 4
+
+
+def test_one_source_cannot_flood_many_addresses(rt, demo):
+    for i in range(25):
+        auth.request_password_reset(rt, f"inconnu-{i}@example.org", source_ip="203.0.113.9")
+    auth.request_password_reset(rt, MEMBER, source_ip="203.0.113.9")  # over the source's limit: nothing sent
+    assert [m for m in sent_emails() if m.recipients == (MEMBER,)] == []
+    auth.request_password_reset(rt, MEMBER, source_ip="198.51.100.4")
+    assert len([m for m in sent_emails() if m.recipients == (MEMBER,)]) == 1
