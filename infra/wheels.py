@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
-from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.tags import Tag, compatible_tags, cpython_tags, parse_tag
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 # Lambda's limits: 250 MB unzipped for the function and its layers together; the WeasyPrint
@@ -149,28 +149,22 @@ class Shipped:
 
 
 def shipped_distributions(archive: zipfile.ZipFile) -> dict[str, Shipped]:
-    found = {}
-    for name in archive.namelist():
+    found, names = {}, set(archive.namelist())
+    for name in names:
         match = re.fullmatch(r"([^/]+)\.dist-info/METADATA", name)
         if not match:
             continue
         metadata = Parser().parsestr(archive.read(name).decode("utf-8", "replace"))
         wheel_file = f"{match.group(1)}.dist-info/WHEEL"
         tags = frozenset()
-        if wheel_file in archive.namelist():
+        if wheel_file in names:
             lines = archive.read(wheel_file).decode().splitlines()
             tags = frozenset(t for line in lines if line.startswith("Tag:")
-                             for t in _parse_tag(line.split(":", 1)[1].strip()))
+                             for t in parse_tag(line.split(":", 1)[1].strip()))
         dist = Shipped(canonicalize_name(metadata["Name"]), metadata["Version"],
                        tuple(metadata.get_all("Requires-Dist") or ()), tags)
         found[dist.name] = dist
     return found
-
-
-def _parse_tag(text: str) -> set[Tag]:
-    from packaging.tags import parse_tag
-
-    return set(parse_tag(text))
 
 
 def requirement_names(requirements: Path) -> list[str]:

@@ -85,3 +85,24 @@ def sent_emails(region: str = "eu-west-3"):
     from chalicelib.adapters.dev_mailbox import LocalMailbox
 
     return LocalMailbox(region).messages()
+
+
+def at_once(*actions):
+    """Run the actions on threads released together; return what each returned or raised."""
+    import threading
+
+    barrier, outcomes = threading.Barrier(len(actions)), [None] * len(actions)
+
+    def run(i, action):
+        barrier.wait()
+        try:
+            outcomes[i] = action()
+        except Exception as error:  # collected: a thread's exception would otherwise vanish
+            outcomes[i] = error
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes

@@ -70,6 +70,12 @@ class RequestState(str, Enum):
         """What the member should do (or expect) next, in one sentence."""
         return _NEXT_STEPS[self]
 
+    @property
+    def member_may_cancel(self) -> bool:
+        """Whether the member may cancel online: any open state before the invoice is issued
+        (an invoice is only cancelled by staff, with its credit note)."""
+        return self in MEMBER_CANCELLABLE
+
 
 class RequestEvent(str, Enum):
     """Something that happens to a renewal request after its submission."""
@@ -131,6 +137,7 @@ _EVENT_LABELS: Mapping[RequestEvent, str] = MappingProxyType({
 
 FINAL_STATES: frozenset[RequestState] = frozenset({RequestState.PAID, RequestState.CANCELLED})
 OPEN_STATES: frozenset[RequestState] = frozenset(RequestState) - FINAL_STATES
+MEMBER_CANCELLABLE: frozenset[RequestState] = OPEN_STATES - {RequestState.INVOICED}
 
 # Tier decisions go to AWAITING_PURCHASE_ORDER instead when a purchase order is still awaited.
 TIER_DECISIONS: frozenset[RequestEvent] = frozenset(

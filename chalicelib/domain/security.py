@@ -68,6 +68,15 @@ class LoginThrottle:
     def just_locked(self, previous: LoginThrottle, now: datetime) -> bool:
         return self.is_locked(now) and not previous.is_locked(now)
 
+    def has_room(self, now: datetime, limit: int, window: timedelta) -> bool:
+        """A plain rate limit on the same record: fewer than ``limit`` events in the last ``window``."""
+        return sum(1 for t in self.failures if now - t < window) < limit
+
+    def with_event(self, now: datetime, limit: int, window: timedelta) -> LoginThrottle:
+        """``now`` counted if there is room (events that have aged out are dropped either way)."""
+        recent = tuple(t for t in self.failures if now - t < window)
+        return LoginThrottle(self.email, recent + ((now,) if len(recent) < limit else ()), None)
+
 
 @dataclass(frozen=True)
 class ResetToken:

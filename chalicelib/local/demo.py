@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from ..domain.association import AssociationSettings
+from ..domain.campaign import campaign_season
 from ..domain.model import (
     Address,
     Category,
@@ -23,7 +24,7 @@ from ..domain.model import (
 )
 from ..domain.renewal import initial_state
 from ..domain.renewal_request import BillingDetails, HistoryEntry, RenewalRequest
-from ..domain.season import CampaignOpening, campaign_opens_on, renewal_year
+from ..domain.season import CampaignOpening, campaign_opens_on
 from ..runtime import PARIS, Runtime
 
 DEMO_PASSWORD = "Tilleul-Platane-Erable-2026"
@@ -179,7 +180,7 @@ DEMO_REQUESTS = [
 
 def open_season(rt: Runtime) -> int:
     """The membership year whose renewals are open on the app's today (demo settings)."""
-    return renewal_year(rt.today(), CampaignOpening.parse(demo_association().campaign_opening), set())
+    return campaign_season(rt.today(), CampaignOpening.parse(demo_association().campaign_opening))
 
 
 def load_demo(rt: Runtime) -> list[tuple[str, str, str]]:

@@ -129,18 +129,11 @@ RESET_REQUESTS_PER_SOURCE = 20  # requests from one address IP per hour, whateve
 def _within_limit(rt: Runtime, key: str, limit: int, now) -> bool:
     """Count one more event under ``key`` unless ``limit`` were already counted in the last hour
     (one conditional write; a write that keeps losing the race counts as over the limit)."""
-    verdict: list[bool] = []
-
-    def change(throttle: LoginThrottle) -> LoginThrottle:
-        recent = tuple(t for t in throttle.failures if now - t < RESET_WINDOW)
-        verdict.append(len(recent) < limit)
-        return LoginThrottle(throttle.email, recent + ((now,) if verdict[-1] else ()), None)
-
     try:
-        rt.login_throttle.update(key, change, now + RESET_WINDOW)
+        before, _ = rt.login_throttle.update(key, lambda t: t.with_event(now, limit, RESET_WINDOW), now + RESET_WINDOW)
     except ConcurrentUpdate:
         return False
-    return verdict[-1]
+    return before.has_room(now, limit, RESET_WINDOW)
 
 
 def request_password_reset(rt: Runtime, email: str, source_ip: str = "") -> None:
@@ -237,7 +230,7 @@ def change_password(rt: Runtime, session: Session, current: str, password: str, 
         raise ValidationError({"current": "Le mot de passe actuel est incorrect, ou trop d'essais : réessayez dans "
                                           "15 minutes ou utilisez « Mot de passe oublié ? »."})
     check_new_password(password, confirmation, [contact.email, contact.name, rt.association().name])
-    if rt.hasher.verify(contact.password_hash, password):
+    if password == current:  # ``current`` was just verified: no second argon2 check needed
         raise ValidationError({"password": "Choisissez un mot de passe différent de l'actuel."})
     rt.contacts.set_password_hash(contact.contact_id, rt.hasher.hash(password), now)
     rt.sessions.delete_for_contact(contact.contact_id)

@@ -303,10 +303,10 @@ def ensure_announced(rt: Runtime, invoice_number: str) -> bool:
     stored = rt.documents.by_number(invoice_number) if invoice_number else None
     if stored is None or stored.kind is not DocumentKind.INVOICE:
         return False
-    if rt.outbox.get(f"invoice_to_payer.{stored.number}") is not None:
+    if rt.outbox.get(_payer_message_id(stored)) is not None:
         return False
     _announce(rt, _organisation(rt, stored.org_id), stored)
-    return rt.outbox.get(f"invoice_to_payer.{stored.number}") is not None
+    return rt.outbox.get(_payer_message_id(stored)) is not None
 
 
 def _stored_pdf(rt: Runtime, stored: StoredDocument) -> bytes:
@@ -315,6 +315,16 @@ def _stored_pdf(rt: Runtime, stored: StoredDocument) -> bytes:
     if hashlib.sha256(pdf).hexdigest() != stored.sha256:
         raise RuntimeError(f"{stored.number}: the stored PDF does not match its recorded SHA-256")
     return pdf
+
+
+def _payer_kind(stored: StoredDocument) -> str:
+    """The email (kind and template) a document goes to its payer with."""
+    return "credit_note_to_payer" if stored.kind is DocumentKind.CREDIT_NOTE else "invoice_to_payer"
+
+
+def _payer_message_id(stored: StoredDocument) -> str:
+    """Its outbox id, derived from the document: sent once per document, whatever the retries."""
+    return f"{_payer_kind(stored)}.{stored.number}"
 
 
 def _send_to_payer(rt: Runtime, org: Organisation, stored: StoredDocument) -> str:
@@ -327,14 +337,14 @@ def _send_to_payer(rt: Runtime, org: Organisation, stored: StoredDocument) -> st
     what it stored.
     """
     document = stored.content
-    kind = "credit_note_to_payer" if stored.kind is DocumentKind.CREDIT_NOTE else "invoice_to_payer"
+    kind = _payer_kind(stored)
     address = (document.buyer.email or org.invoice_email).strip()
     if not address:
         return ""
     try:
         attachments = ((f"{document.number}.pdf", _stored_pdf(rt, stored)),) if org.attach_invoices else ()
         names = {"credit_note": document} if stored.kind is DocumentKind.CREDIT_NOTE else {"invoice": document}
-        send_email(rt, kind=kind, template=kind, recipients=[address], message_id=f"{kind}.{document.number}",
+        send_email(rt, kind=kind, template=kind, recipients=[address], message_id=_payer_message_id(stored),
                    attachments=attachments, organisation=org, totals=document.totals,
                    attached=bool(attachments), **names)
     except Exception:

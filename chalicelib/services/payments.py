@@ -47,8 +47,9 @@ from decimal import Decimal
 
 from ..domain.association import PAYMENT_METHOD_LABELS
 from ..domain.csv_io import Column, csv_export
+from ..domain.documents import DocumentKind
 from ..domain.errors import AlreadyExists, ConcurrentUpdate, DomainError
-from ..domain.model import Membership, MembershipStatus, Role
+from ..domain.model import Contact, Membership, MembershipStatus, Role
 from ..domain.payments import Payment, check_payment, is_payment_id, settles
 from ..domain.renewal import InvalidTransition, RequestState
 from ..domain.renewal_request import RenewalRequest
@@ -236,16 +237,35 @@ def _extend_membership(rt: Runtime, request: RenewalRequest, by: str) -> None:
     _send_payment_received(rt, request, certificate)
 
 
+def _paid_recipients(rt: Runtime, org_id: str) -> list[Contact]:
+    return [c for c in rt.contacts.for_organisation(org_id) if c.active and c.role is Role.CONTACT]
+
+
+def _paid_message_id(request: RenewalRequest, contact: Contact) -> str:
+    return f"payment.{request.org_id}.{request.year}.{request.attempt}.paid.{contact.contact_id}"
+
+
+def settlement_finished(rt: Runtime, request: RenewalRequest) -> bool:
+    """Whether every follow-up of a PAID request is done — membership paid, certificate issued,
+    « Paiement reçu » in the outbox for each contact — by reads only (no rendering, no write),
+    so that the reconciler calls ``settle`` only where something is missing."""
+    membership = next((m for m in rt.memberships.for_organisation(request.org_id) if m.year == request.year), None)
+    if membership is None or membership.status is not MembershipStatus.PAID:
+        return False
+    if not any(d.kind is DocumentKind.CERTIFICATE and d.year == request.year
+               for d in rt.documents.for_organisation(request.org_id)):
+        return False
+    return all(rt.outbox.get(_paid_message_id(request, c)) is not None for c in _paid_recipients(rt, request.org_id))
+
+
 def _send_payment_received(rt: Runtime, request: RenewalRequest, certificate: bool) -> None:
     """« Paiement reçu — votre adhésion YYYY est à jour » to each active contact, once each."""
     paid = rt.payments.paid_total(request.invoice_number)
-    for contact in rt.contacts.for_organisation(request.org_id):
-        if not contact.active or contact.role is not Role.CONTACT:
-            continue
+    for contact in _paid_recipients(rt, request.org_id):
         try:
             send_email(
                 rt, kind="payment_received", template="payment_received", recipients=[contact.email],
-                message_id=f"payment.{request.org_id}.{request.year}.{request.attempt}.paid.{contact.contact_id}",
+                message_id=_paid_message_id(request, contact),
                 contact=contact, request=request, paid_total=paid, certificate=certificate,
                 link=rt.config.base_url + MEMBERSHIPS_PATH,
             )

@@ -51,8 +51,9 @@ def reconcile(rt: Runtime, seasons: tuple[int, ...] = ()) -> dict[str, int]:
             if request.updated_at is not None and request.updated_at < since:
                 continue
             try:
-                payments.settle(rt, request.org_id, year)  # each follow-up at most once
-                done["paid_checked"] += 1
+                if not payments.settlement_finished(rt, request):
+                    payments.settle(rt, request.org_id, year)  # only what is missing, each at most once
+                    done["paid_finished"] += 1
             except Exception:
                 log.exception("request %s: follow-ups not finished, next run tries again", request.reference)
     done["orphan_uploads_removed"] += documents.remove_orphan_uploads(rt)

@@ -211,10 +211,7 @@ def submit_renewal_request(rt: Runtime, org_id: str, contact_id: str, answers: d
     offer = _start(rt, org)
     if offer.existing is not None:
         return SubmitResult(offer.existing, False)
-    submission = check_submission(
-        RenewalForm.from_fields(answers), organisation=org, offered=offer.offered,
-        grid=rt.tariffs.grid(offer.year), payment_methods=rt.association().payment_methods,
-    )
+    submission = _checked(rt, org, offer, answers)
     # The next attempt after what this very read saw: only a cancelled (final) request lets
     # it go past 1, so every concurrent submitter competes for the same key.
     attempt = offer.latest.attempt + 1 if offer.latest is not None else 1
@@ -246,11 +243,15 @@ def check_renewal_request(rt: Runtime, org_id: str, contact_id: str,
     check them, nothing written. Raises ValidationError, NothingToRenew like the save."""
     org, _ = _member(rt, org_id, contact_id)
     offer = _start(rt, org)
-    submission = check_submission(
+    return offer, _checked(rt, org, offer, answers)
+
+
+def _checked(rt: Runtime, org: Organisation, offer: RenewalOffer, answers: dict[str, str]) -> Submission:
+    """The form's answers checked against the season's offer (ValidationError otherwise)."""
+    return check_submission(
         RenewalForm.from_fields(answers), organisation=org, offered=offer.offered,
         grid=rt.tariffs.grid(offer.year), payment_methods=rt.association().payment_methods,
     )
-    return offer, submission
 
 
 def _billing_dict(b: BillingDetails) -> dict:
@@ -386,27 +387,31 @@ def mark_paid(rt: Runtime, org_id: str, year: int, *, by: str) -> RenewalRequest
     return after
 
 
-def cancel_request(rt: Runtime, org_id: str, year: int, *, cancelled_by: str, reason: str = "") -> RenewalRequest:
-    """Cancel the season's request (staff); the organisation may then submit a new one.
-
-    An invoiced request can be cancelled too: the caller then issues the credit note.
-    """
-    before, after = _change(rt, org_id, year, lambda r: r.cancelled(rt.clock(), cancelled_by, reason.strip()[:1000]))
-    record(rt, "renewal.cancelled", actor=cancelled_by, target=after.reference, org_id=org_id,
-           before={"state": before.state.value}, after={"state": after.state.value}, reason=reason[:1000])
-    return after
-
-
-MEMBER_CANCELLABLE = frozenset({RequestState.TIER_DECISION_PENDING, RequestState.AWAITING_PURCHASE_ORDER,
-                                RequestState.READY_TO_INVOICE})
-
-
 class InvoicedAlready(DomainError):
     status = 409
 
     def __init__(self, email: str):
         super().__init__(f"La facture de cette demande est émise : elle ne peut plus être annulée en ligne. Pour "
                          f"l'annuler, écrivez-nous à {email} ; nous émettrons un avoir.")
+
+
+def cancel_request(rt: Runtime, org_id: str, year: int, *, cancelled_by: str, reason: str = "",
+                   before_invoice_only: bool = False) -> RenewalRequest:
+    """Cancel the season's request (staff); the organisation may then submit a new one.
+
+    An invoiced request can be cancelled too: the caller then issues the credit note. With
+    ``before_invoice_only`` (a member's cancellation) the state is checked on the very version
+    the conditional write replaces, so an invoice issued at the same instant wins.
+    """
+    def cancel(r: RenewalRequest) -> RenewalRequest:
+        if before_invoice_only and not r.state.member_may_cancel:
+            raise InvoicedAlready(rt.association().contact_email)
+        return r.cancelled(rt.clock(), cancelled_by, reason.strip()[:1000])
+
+    before, after = _change(rt, org_id, year, cancel)
+    record(rt, "renewal.cancelled", actor=cancelled_by, target=after.reference, org_id=org_id,
+           before={"state": before.state.value}, after={"state": after.state.value}, reason=reason[:1000])
+    return after
 
 
 def cancel_by_member(rt: Runtime, org_id: str, contact_id: str, year: int) -> RenewalRequest:
@@ -416,13 +421,8 @@ def cancel_by_member(rt: Runtime, org_id: str, contact_id: str, year: int) -> Re
     current = rt.renewals.latest(org_id, year)
     if current is None or current.state is RequestState.CANCELLED:
         raise NotFound("Aucune demande en cours pour cette année.")
-    if current.state not in MEMBER_CANCELLABLE:
-        raise InvoicedAlready(rt.association().contact_email)
-    try:
-        cancelled = cancel_request(rt, org_id, year, cancelled_by=contact.contact_id,
-                                   reason=f"Annulée en ligne par {contact.name}")
-    except InvalidTransition:  # invoiced meanwhile (the invoice was issued at that instant)
-        raise InvoicedAlready(rt.association().contact_email) from None
+    cancelled = cancel_request(rt, org_id, year, cancelled_by=contact.contact_id,
+                               reason=f"Annulée en ligne par {contact.name}", before_invoice_only=True)
     _email(rt, cancelled, "cancelled_staff", "cancelled", [rt.association().staff_notification_email],
            template="renewal_cancelled_staff", cancelled_by=contact.name)
     return cancelled

@@ -21,13 +21,14 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from ..domain.campaign import campaign_season
 from ..domain.documents import CreditNote, DocumentKind, StoredDocument
 from ..domain.errors import DomainError, NotFound, ValidationError
 from ..domain.model import Category, Organisation, Tier
 from ..domain.payments import Payment, settles
 from ..domain.renewal import OPEN_STATES, RequestEvent, RequestState, allowed_events
 from ..domain.renewal_request import RenewalRequest
-from ..domain.season import CampaignOpening, renewal_year
+from ..domain.season import CampaignOpening
 from ..runtime import Runtime
 from . import documents, payments, renewal
 
@@ -65,8 +66,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # newlines are fine 
 
 def current_season(rt: Runtime) -> int:
     """The membership year renewals are for today (next year once its campaign has opened)."""
-    year = renewal_year(rt.today(), CampaignOpening.parse(rt.association().campaign_opening), set())
-    return year if year is not None else rt.today().year
+    return campaign_season(rt.today(), CampaignOpening.parse(rt.association().campaign_opening))
 
 
 # --- the queue -------------------------------------------------------------------------

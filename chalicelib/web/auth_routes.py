@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from ..domain.errors import ValidationError
 from ..services import auth
-from .http import LoginRequired, context_for, redirect, render, safe_next
+from .http import context_for, redirect, render, safe_next
 from .routes import FORM, route
 
 bp = Blueprint(__name__)
@@ -114,8 +114,7 @@ PASSWORD_CHANGE_FIELDS = {"current": 1024, "password": 1024, "confirmation": 102
 def password_change_form():
     """« Changer mon mot de passe » (any logged-in account)."""
     ctx = context_for(bp.current_request)
-    if ctx.session is None:
-        raise LoginRequired()
+    ctx.require_login()
     return render(ctx, "auth/change_password.html", errors={})
 
 
@@ -123,9 +122,7 @@ def password_change_form():
 def password_change_submit():
     """Check the current password, set the new one, end every session and open a new one here."""
     ctx = context_for(bp.current_request)
-    session = ctx.session
-    if session is None:
-        raise LoginRequired()
+    session = ctx.require_login()
     form = ctx.form(PASSWORD_CHANGE_FIELDS)
     try:
         token = auth.change_password(ctx.rt, session, form["current"], form["password"], form["confirmation"])

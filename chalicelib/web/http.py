@@ -95,18 +95,21 @@ class RequestContext:
         self.clear_cookie("session")
         self._session, self._session_loaded = None, True
 
-    def require_member(self) -> Session:
+    def require_login(self) -> Session:
+        """Any logged-in account, member or staff."""
         session = self.session
         if session is None:
             raise LoginRequired()
+        return session
+
+    def require_member(self) -> Session:
+        session = self.require_login()
         if session.org_id is None:
             raise Forbidden("Cette page est réservée aux contacts des structures adhérentes.")
         return session
 
     def require_staff(self) -> Session:
-        session = self.session
-        if session is None:
-            raise LoginRequired()
+        session = self.require_login()
         if session.role != "staff":
             raise Forbidden("Cette page est réservée à l'équipe de l'association.")
         return session
@@ -219,13 +222,13 @@ def login_redirect(next_path: str) -> Response:
     return redirect("/connexion?suite=" + quote(next_path, safe="/"))
 
 
-_LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+_LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x5b\x5d-\x7e]*")  # printable ASCII but the backslash (0x5c)
 
 
 def safe_next(value: str) -> str:
     """Only a plain local path is followed after login: one leading ``/`` (not ``//``), then
     printable ASCII without spaces, controls or backslashes. A TAB, CR or LF (which browsers
     drop or which break the header), ``//host`` or ``/\\host`` all give "" (the default page)."""
-    if _LOCAL_PATH.fullmatch(value) and "\\" not in value:
+    if _LOCAL_PATH.fullmatch(value):
         return value
     return ""

@@ -36,8 +36,8 @@ def incident_id(event) -> str:
     return found[:64] if found else uuid.uuid4().hex[:16]
 
 
-def error_page(ctx, status: int, message: str, errors: dict | None = None) -> Response:
-    return render(ctx, "errors/error.html", status=status, status_code=status, message=message, incident="",
+def error_page(ctx, status: int, message: str, errors: dict | None = None, incident: str = "") -> Response:
+    return render(ctx, "errors/error.html", status=status, status_code=status, message=message, incident=incident,
                   errors=errors or {})
 
 
@@ -109,8 +109,7 @@ def http_middleware(event, get_response):
         incident = incident_id(event)
         log.exception("unhandled error on %s %s (incident %s)", event.method, event.path, incident)
         try:
-            response = render(ctx, "errors/error.html", status=500, status_code=500, message=SERVER_ERROR,
-                              errors={}, incident=incident)
+            response = error_page(ctx, 500, SERVER_ERROR, incident=incident)
         except Exception:
             log.exception("the error page itself failed (incident %s)", incident)
             response = Response(body=f"{SERVER_ERROR}\n\nRéférence : {incident}\n", status_code=500,

@@ -87,12 +87,17 @@ def renewal_request(year):
     """One season's request: « Demande enregistrée le … par …, statut … » and the next step."""
     ctx = context_for(bp.current_request)
     session = ctx.require_member()
-    season = _year(year)
-    found = renewal.request_for_member(ctx.rt, session.org_id, season)
-    me = ctx.rt.contacts.get(session.contact_id)
-    return render(ctx, "member/renewal_done.html", request=found, me=me,
-                  just_saved=ctx.query("enregistree") == "1", already=ctx.query("deja") == "1",
-                  po_saved=ctx.query("bon_de_commande") == "1", po_errors={}, po_number="")
+    return _request_view(ctx, session, _year(year), just_saved=ctx.query("enregistree") == "1",
+                         already=ctx.query("deja") == "1", po_saved=ctx.query("bon_de_commande") == "1")
+
+
+def _request_view(ctx, session, season: int, status: int = 200, **shown):
+    """The season's request page (« Demande enregistrée le … »), with a message or errors shown."""
+    values = {"just_saved": False, "already": False, "po_saved": False, "po_errors": {}, "po_number": "",
+              "cancel_error": "", **shown}
+    return render(ctx, "member/renewal_done.html", status=status,
+                  request=renewal.request_for_member(ctx.rt, session.org_id, season),
+                  me=ctx.rt.contacts.get(session.contact_id), **values)
 
 
 @route(bp, "/mon-compte/adhesions/demande/{year}/annulation", methods=["POST"], content_types=FORM)
@@ -103,11 +108,8 @@ def renewal_cancel(year):
     form = ctx.form({"confirmation": 5})  # the CSRF token first, then anything else
     season = _year(year)
     if form["confirmation"] != "oui":
-        found = renewal.request_for_member(ctx.rt, session.org_id, season)
-        return render(ctx, "member/renewal_done.html", status=400, request=found,
-                      me=ctx.rt.contacts.get(session.contact_id), just_saved=False, already=False, po_saved=False,
-                      po_errors={}, po_number="",
-                      cancel_error="Cochez la case pour confirmer l'annulation de votre demande.")
+        return _request_view(ctx, session, season, status=400,
+                             cancel_error="Cochez la case pour confirmer l'annulation de votre demande.")
     renewal.cancel_by_member(ctx.rt, session.org_id, session.contact_id, season)
     return redirect("/mon-compte/adhesions?demande_annulee=1")
 
@@ -123,11 +125,9 @@ def purchase_order_submit():
         renewal.record_purchase_order(ctx.rt, session.org_id, season, actor_id=session.contact_id,
                                       number=fields["purchase_order_number"], pdf=pdf)
     except ValidationError as error:
-        found = renewal.request_for_member(ctx.rt, session.org_id, season)
         too_large = pdf is not None and len(pdf) > MAX_PURCHASE_ORDER_BYTES
-        return render(ctx, "member/renewal_done.html", status=413 if too_large else 400,
-                      request=found, me=ctx.rt.contacts.get(session.contact_id), just_saved=False,
-                      already=False, po_saved=False, po_errors=error.errors, po_number=fields["purchase_order_number"])
+        return _request_view(ctx, session, season, status=413 if too_large else 400, po_errors=error.errors,
+                             po_number=fields["purchase_order_number"])
     return redirect(f"{_request_page(season)}?bon_de_commande=1")
 
 

@@ -19,7 +19,7 @@ from chalicelib.domain.model import MembershipStatus
 from chalicelib.domain.renewal import InvalidTransition, RequestState
 from chalicelib.services import documents, payments, renewal
 from chalicelib.services.payments import PaymentNotExpected
-from tests.conftest import sent_emails
+from tests.conftest import at_once, sent_emails
 from tests.functional.conftest import MEMBER, MEMBER_B, STAFF
 from tests.functional.renewal_support import MEMBERSHIPS, answers, plain
 
@@ -317,31 +317,12 @@ def test_payments_export_page_is_for_staff_and_audited(rt, staff, invoiced, new_
     assert member.get("/admin/exports/paiements.csv").status_code == 403
 
 
-def _race(*actions):
-    """Run the actions at the same instant on threads; return what each returned or raised."""
-    barrier, outcomes = threading.Barrier(len(actions)), [None] * len(actions)
-
-    def run(i, action):
-        barrier.wait()
-        try:
-            outcomes[i] = action()
-        except Exception as error:  # collected: the assertions look at them
-            outcomes[i] = error
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return outcomes
-
-
 @pytest.mark.parametrize("run", range(20))
 def test_a_cancellation_and_the_full_payment_at_once_never_end_paid_and_credited(rt, staff, invoiced, run):
     from chalicelib.domain.errors import InvoiceHasPayments
     from chalicelib.services.staff_requests import cancel_with_credit_note
 
-    cancelled, paid = _race(
+    cancelled, paid = at_once(
         lambda: cancel_with_credit_note(rt, MONTCLAIR, 2027, by=staff, reason="Adhésion non reconduite"),
         lambda: pay(rt, staff, "742,00"))
     request = rt.renewals.latest(MONTCLAIR, 2027)

@@ -75,9 +75,10 @@ def test_paid_without_certificate_or_email_gets_them(rt, staff, monkeypatch):
     assert not [d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CERTIFICATE]
     assert not [m for m in sent_emails() if m.subject == PAID_SUBJECT]
 
-    jobs.issue_pending_invoices(rt)
+    assert jobs.issue_pending_invoices(rt)["paid_finished"] == 1
     assert len([d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CERTIFICATE]) == 1
     assert len([m for m in sent_emails() if m.subject == PAID_SUBJECT]) == 3
+    assert jobs.issue_pending_invoices(rt).get("paid_finished", 0) == 0  # complete now: only read, never redone
 
 
 def test_an_invoice_whose_emails_were_never_queued_is_announced_once(rt, staff, monkeypatch):
@@ -138,3 +139,21 @@ def test_the_next_issuer_of_the_series_removes_it_too(rt, staff, clock, monkeypa
     [kept] = stored_keys(rt)
     assert kept != orphan and rt.documents.get(quote.document_id).s3_key == kept
     assert quote.number == "DEV-2026-0001"  # the crash took no number
+
+
+def test_paid_with_its_certificate_but_no_email_gets_the_email(rt, staff, monkeypatch):
+    """The case « Finaliser le règlement » never offered: interrupted after the certificate."""
+    request = submit(rt)
+
+    def ses_and_outbox_down(*args, **kwargs):
+        raise ConnectionError("outbox unreachable (simulated)")
+
+    monkeypatch.setattr(payments, "send_email", ses_and_outbox_down)
+    pay_all(rt, staff, request)
+    monkeypatch.undo()
+    assert [d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CERTIFICATE]
+    assert not [m for m in sent_emails() if m.subject == PAID_SUBJECT]
+
+    assert jobs.issue_pending_invoices(rt)["paid_finished"] == 1
+    assert len([m for m in sent_emails() if m.subject == PAID_SUBJECT]) == 3
+    assert len([d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CERTIFICATE]) == 1

@@ -3,7 +3,6 @@ no membership extended by a pending request."""
 from __future__ import annotations
 
 import sys
-import threading
 
 import pytest
 
@@ -11,7 +10,7 @@ from chalicelib.domain.errors import ConcurrentUpdate
 from chalicelib.domain.model import MembershipStatus
 from chalicelib.domain.renewal import InvalidTransition, RequestState
 from chalicelib.services import mail, renewal
-from tests.conftest import sent_emails
+from tests.conftest import at_once, sent_emails
 from tests.functional.conftest import MEMBER, STAFF
 from tests.functional.renewal_support import FORM, MEMBER_2, MEMBERSHIPS, answers
 
@@ -30,23 +29,10 @@ def contact_id(rt, email: str) -> str:
 
 def test_contacts_submitting_at_once_make_exactly_one_request(rt, demo, campaign_open):
     contacts = [contact_id(rt, e) for e in (MEMBER, MEMBER_2, "a.benali@montclair.example")]
-    barrier = threading.Barrier(8)
-    results, errors = [], []
-
-    def submit(i: int) -> None:
-        barrier.wait()
-        try:
-            results.append(renewal.submit_renewal_request(
-                rt, MONTCLAIR, contacts[i % 3], answers(payment_method=("virement", "cheque")[i % 2])))
-        except Exception as error:  # collected: a thread's exception would otherwise vanish
-            errors.append(error)
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    outcomes = at_once(*[lambda i=i: renewal.submit_renewal_request(
+        rt, MONTCLAIR, contacts[i % 3], answers(payment_method=("virement", "cheque")[i % 2])) for i in range(8)])
+    results = [o for o in outcomes if not isinstance(o, Exception)]
+    assert results == outcomes  # no error
     [stored] = rt.renewals.for_organisation(MONTCLAIR)
     assert sum(r.created for r in results) == 1
     assert {(r.request.year, r.request.attempt, r.request.submitted_by) for r in results} == {
@@ -63,21 +49,9 @@ def test_submitting_at_once_stays_one_request_with_thread_switches_at_every_step
     sys.setswitchinterval(1e-6)
     try:
         for round_no in range(4):
-            barrier, results, errors = threading.Barrier(6), [], []
-
-            def submit(i: int, barrier=barrier, results=results, errors=errors) -> None:
-                barrier.wait()
-                try:
-                    results.append(renewal.submit_renewal_request(rt, MONTCLAIR, contacts[i % 3], answers()))
-                except Exception as error:
-                    errors.append(error)
-
-            threads = [threading.Thread(target=submit, args=(i,)) for i in range(6)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            assert errors == []
+            results = at_once(*[lambda i=i: renewal.submit_renewal_request(rt, MONTCLAIR, contacts[i % 3], answers())
+                                for i in range(6)])
+            assert not [r for r in results if isinstance(r, Exception)]
             assert sum(r.created for r in results) == 1, f"round {round_no}"
             stored = rt.renewals.latest(MONTCLAIR, 2027)
             assert {(r.request.attempt, r.request.submitted_by) for r in results} == {(stored.attempt, stored.submitted_by)}

@@ -73,3 +73,30 @@ def test_once_invoiced_the_member_is_told_how_to_get_a_credit_note(browser, rt, 
     refused = browser.post("/mon-compte/adhesions/demande/2027/annulation", {"confirmation": "oui"})
     assert refused.status_code == 409 and "nous émettrons un avoir" in browser.text()
     assert rt.renewals.latest("org-montclair", 2027).state.value == "invoiced"
+
+
+def test_an_invoice_issued_at_the_instant_of_the_members_cancellation_wins(browser, rt, clock, monkeypatch):
+    """The state is checked on the version the cancellation replaces: if the invoice lands
+    between the member's read and the write, the request stays invoiced (never cancelled
+    without its credit note)."""
+    import pytest
+
+    from chalicelib.services import renewal
+
+    clock.advance(days=3)
+    browser.login(MEMBER)
+    browser.get(FORM)
+    browser.post(FORM, answers(purchase_order_number="EJ-9"))  # awaiting its purchase order
+    member = rt.contacts.find_by_email(MEMBER).contact_id
+    real_update, raced = rt.renewals.update, []
+
+    def invoice_lands_first(changed):
+        if not raced:
+            raced.append(True)
+            renewal.mark_invoiced(rt, "org-montclair", 2027, "FAC-2026-00099")  # the staff's invoice, first
+        return real_update(changed)
+
+    monkeypatch.setattr(rt.renewals, "update", invoice_lands_first)
+    with pytest.raises(renewal.InvoicedAlready):
+        renewal.cancel_by_member(rt, "org-montclair", member, 2027)
+    assert rt.renewals.latest("org-montclair", 2027).state.value == "invoiced"

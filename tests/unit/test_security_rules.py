@@ -80,3 +80,19 @@ def test_confirmation_must_match():
 
 def test_a_long_passphrase_is_accepted():
     check_new_password("Quatre chevaux blancs dans la prairie", "Quatre chevaux blancs dans la prairie", [])
+
+
+def test_a_rate_limit_counts_up_to_its_limit_in_its_window():
+    from datetime import datetime, timedelta, timezone
+
+    from chalicelib.domain.security import LoginThrottle
+
+    start, hour = datetime(2026, 12, 7, 10, tzinfo=timezone.utc), timedelta(hours=1)
+    throttle = LoginThrottle("reset#x")
+    for minute in range(3):
+        assert throttle.has_room(start + timedelta(minutes=minute), 3, hour)
+        throttle = throttle.with_event(start + timedelta(minutes=minute), 3, hour)
+    assert not throttle.has_room(start + timedelta(minutes=10), 3, hour)
+    assert len(throttle.with_event(start + timedelta(minutes=10), 3, hour).failures) == 3  # not counted
+    assert throttle.has_room(start + timedelta(minutes=60), 3, hour)  # the first event has aged out
+    assert len(throttle.with_event(start + timedelta(minutes=60), 3, hour).failures) == 3

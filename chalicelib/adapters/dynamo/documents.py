@@ -234,18 +234,22 @@ class DynamoDocuments:
 
     def note_upload(self, series: str, holder: str, document_id: str, key: str) -> tuple[str, str] | None:
         """Record, under our lease, the upload about to be made; return the (document id, key)
-        an earlier holder recorded and never cleared (it crashed between upload and record)."""
+        an earlier holder recorded and never cleared (it crashed between upload and record).
+
+        One UpdateItem: DynamoDB returns the item as it was (``ALL_OLD``).
+        """
         t = DocumentCounterTable
-        current = t.get(series, consistent_read=True)
-        stale = (current.pending_document, current.pending_key) if current.pending_key else None
         try:
-            t(series).update(actions=[t.pending_document.set(document_id), t.pending_key.set(key)],
-                             condition=t.holder == holder)
+            answer = t._get_connection().update_item(
+                series, actions=[t.pending_document.set(document_id), t.pending_key.set(key)],
+                condition=t.holder == holder, return_values="ALL_OLD")
         except UpdateError as error:
             if _condition_failed(error):
                 raise ConcurrentUpdate() from error
             raise
-        return stale if stale and stale[1] != key else None
+        old = answer.get("Attributes", {})
+        stale_key = old.get("pending_key", {}).get("S", "")
+        return (old.get("pending_document", {}).get("S", ""), stale_key) if stale_key and stale_key != key else None
 
     def stale_uploads(self, now: datetime) -> list[tuple[str, str, str]]:
         """(series, document id, key) of uploads left by holders whose lease has run out."""
