@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+from io import BytesIO
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
@@ -107,8 +108,9 @@ class PdfRenderer:
             "title": _xml_text(f"{document.seller.name} : {title}"),
             "subject": _xml_text(f"{title} du {format_date(document.issued_on)} émise par {document.seller.name}"),
         }
-        return generate_from_binary(pdf, xml, flavor="factur-x", level=FACTURX_LEVEL, check_xsd=True,
-                                    pdf_metadata=metadata, lang="fr-FR")
+        pdf = generate_from_binary(pdf, xml, flavor="factur-x", level=FACTURX_LEVEL, check_xsd=True,
+                                   pdf_metadata=metadata, lang="fr-FR")
+        return _agreeing_metadata(pdf)
 
     def cii_xml(self, document: Invoice | CreditNote) -> bytes:
         """The Cross Industry Invoice XML (Factur-X EN 16931 profile) of an invoice or credit note."""
@@ -135,6 +137,34 @@ def format_siren(siret: str) -> str:
 
 def _xml_text(value: str) -> str:
     return _NOT_XML.sub("", value)
+
+
+_XMP_PDF = "http://ns.adobe.com/pdf/1.3/"
+
+
+def _agreeing_metadata(pdf: bytes) -> bytes:
+    """``pdf`` with its XMP packet saying what its Info dictionary says (PDF/A-3, ISO 19005-3 6.6.2.3).
+
+    The factur-x library writes ``pdf:Producer`` « pypdf » into the XMP and leaves WeasyPrint's
+    name in the Info dictionary, and it writes no ``pdf:Keywords``. Both now name both tools and
+    carry the keywords. An incremental update rewrites only the two objects (about 4 ms).
+    """
+    from lxml import etree
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(PdfReader(BytesIO(pdf)), incremental=True)
+    info = writer.metadata or {}
+    packet = writer.root_object["/Metadata"].get_object()
+    xmp = etree.fromstring(packet.get_data())
+    producer = xmp.find(f".//{{{_XMP_PDF}}}Producer")
+    producer.text = f"{info.get('/Producer', 'WeasyPrint')} + {producer.text}"
+    etree.SubElement(producer.getparent(), f"{{{_XMP_PDF}}}Keywords").text = str(info.get("/Keywords", ""))
+    head = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+    packet.set_data((head + etree.tostring(xmp, encoding="unicode") + '\n<?xpacket end="w"?>').encode())
+    writer.add_metadata({"/Producer": producer.text})
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 # --- CII XML ---------------------------------------------------------------------------

@@ -117,6 +117,37 @@ def test_an_invoice_is_pdf_a3_with_factur_x_xml_valid_against_the_en16931_xsd(in
     assert b"EN 16931" in xmp and b"factur-x.xml" in xmp
 
 
+XMP_NS = {"rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "dc": "http://purl.org/dc/elements/1.1/",
+          "pdf": "http://ns.adobe.com/pdf/1.3/", "xmp": "http://ns.adobe.com/xap/1.0/"}
+
+
+def _pdf_date_as_xmp(value: str) -> str:
+    """``D:20261207193048+00'00'`` → ``2026-12-07T19:30:48+00:00``."""
+    d = value.removeprefix("D:")
+    return f"{d[:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:14]}{d[14:17]}:{d[18:20]}"
+
+
+@pytest.mark.parametrize("which", ["invoice_pdf", "credit_note_pdf"])
+def test_the_info_dictionary_and_the_xmp_metadata_agree(which, request):
+    """PDF/A-3 (ISO 19005-3, 6.6.2.3): every Info entry has its XMP twin with the same value."""
+    pdf = request.getfixturevalue(which)
+    info = PdfReader(BytesIO(pdf)).metadata
+    xmp = etree.fromstring(xmp_of(pdf))
+
+    def one(path):
+        return xmp.xpath(f"string({path})", namespaces=XMP_NS)
+
+    assert info["/Producer"].startswith("WeasyPrint") and "pypdf" in info["/Producer"]
+    assert one("//pdf:Producer") == info["/Producer"]
+    assert one("//pdf:Keywords") == info["/Keywords"] and info["/Keywords"].startswith("Factur-X, ")
+    assert one("//dc:title//rdf:li") == info["/Title"]
+    assert one("//dc:creator//rdf:li") == info["/Author"]
+    assert one("//dc:description//rdf:li") == info["/Subject"]
+    assert one("//xmp:CreatorTool") == info["/Creator"]
+    assert one("//xmp:CreateDate") == _pdf_date_as_xmp(info["/CreationDate"])
+    assert one("//xmp:ModifyDate") == _pdf_date_as_xmp(info["/ModDate"])
+
+
 def test_the_invoice_xml_carries_the_invoice_amounts_and_identifiers(invoice_pdf, invoice):
     root = xml_of(invoice_pdf)
     deal = "//rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement"
