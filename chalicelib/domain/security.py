@@ -9,7 +9,11 @@ from .errors import ValidationError
 
 LOCKOUT_THRESHOLD = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
-LOCKOUT_DURATION = timedelta(minutes=15)
+# The lock is a progressive delay: 1 minute after 5 failures, then 2, 4, 8 and at most 15 minutes
+# for each further 5 in a row. Someone trying to lock another person out only delays them, and
+# « Mot de passe oublié » always lets the holder in (a reset clears the count).
+FIRST_LOCK = timedelta(minutes=1)
+LOCKOUT_DURATION = timedelta(minutes=15)  # the longest lock
 # An idle session is refreshed at most once a minute, so most pages cost no write.
 SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
 
@@ -35,6 +39,12 @@ class Session:
     # The organisation's name when the session was opened: « Mes adhésions » shows it without
     # reading the organisation item (a renaming shows there from the next login).
     org_name: str = ""
+    # Staff sessions reach staff pages only once the second factor was given (domain.second_factor).
+    second_factor_done: bool = False
+
+    @property
+    def awaits_second_factor(self) -> bool:
+        return self.role == "staff" and not self.second_factor_done
 
     def expired(self, now: datetime, idle_limit: timedelta, absolute_limit: timedelta) -> bool:
         return now - self.last_seen_at >= idle_limit or now - self.created_at >= absolute_limit
@@ -53,17 +63,20 @@ class LoginThrottle:
     email: str
     failures: tuple[datetime, ...] = ()
     locked_until: datetime | None = None
+    strikes: int = 0  # locks in a row; forgotten once a lock ended longer than the longest lock ago
 
     def is_locked(self, now: datetime) -> bool:
         return self.locked_until is not None and now < self.locked_until
 
     def after_failure(self, now: datetime) -> LoginThrottle:
         recent = tuple(t for t in self.failures if now - t < LOCKOUT_WINDOW) + (now,)
-        locked_until = self.locked_until
+        locked_until, strikes = self.locked_until, self.strikes
+        if locked_until is not None and now - locked_until >= LOCKOUT_DURATION:
+            strikes = 0
         if len(recent) >= LOCKOUT_THRESHOLD:
-            locked_until = now + LOCKOUT_DURATION
-            recent = ()
-        return LoginThrottle(self.email, recent[-LOCKOUT_THRESHOLD:], locked_until)
+            locked_until = now + min(FIRST_LOCK * 2 ** strikes, LOCKOUT_DURATION)
+            strikes, recent = strikes + 1, ()
+        return LoginThrottle(self.email, recent[-LOCKOUT_THRESHOLD:], locked_until, strikes)
 
     def just_locked(self, previous: LoginThrottle, now: datetime) -> bool:
         return self.is_locked(now) and not previous.is_locked(now)
@@ -76,6 +89,11 @@ class LoginThrottle:
         """``now`` counted if there is room (events that have aged out are dropped either way)."""
         recent = tuple(t for t in self.failures if now - t < window)
         return LoginThrottle(self.email, recent + ((now,) if len(recent) < limit else ()), None)
+
+    @property
+    def lock_length(self) -> timedelta:
+        """How long the last lock set lasts (for the journal)."""
+        return min(FIRST_LOCK * 2 ** max(self.strikes - 1, 0), LOCKOUT_DURATION)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ..domain.model import (
 from ..domain.renewal import initial_state
 from ..domain.renewal_request import BillingDetails, HistoryEntry, RenewalRequest
 from ..domain.season import CampaignOpening, campaign_opens_on
+from ..domain.second_factor import recovery_hash
 from ..runtime import PARIS, Runtime
 
 DEMO_PASSWORD = "Tilleul-Platane-Erable-2026"
@@ -120,6 +121,10 @@ def demo_organisations() -> list[DemoOrg]:
 
 
 STAFF = ("Camille Martin", "equipe@cite-verte.example")
+# The demo staff account comes with its second factor enrolled: add this key to an authenticator
+# app, or read the current code on the local tasks page (/_dev/taches). Demo data only.
+DEMO_TOTP_SECRET = "DEMOADHESIONSCITEVERTEJBSWY3DPEH"
+DEMO_RECOVERY_CODES = ("DEMO1-AAAAA", "DEMO2-BBBBB", "DEMO3-CCCCC")
 
 
 def demo_association() -> AssociationSettings:
@@ -161,7 +166,11 @@ def load_demo_data(rt: Runtime, base_year: int | None = None) -> list[tuple[str,
             tier = grid.tier(tier_code)
             rt.memberships.save(Membership(demo.org.org_id, year - years_ago, tier.code, tier.label,
                                            tier.amount, status))
-    rt.contacts.add(Contact(rt.id_factory(), STAFF[1], STAFF[0], Role.STAFF, None, password_hash))
+    staff = Contact(rt.id_factory(), STAFF[1], STAFF[0], Role.STAFF, None, password_hash)
+    rt.contacts.add(staff)
+    rt.contacts.start_second_factor(staff.contact_id, DEMO_TOTP_SECRET)
+    rt.contacts.confirm_second_factor(staff.contact_id, DEMO_TOTP_SECRET, 0,
+                                      {recovery_hash(c) for c in DEMO_RECOVERY_CODES}, rt.clock())
     logins.append((STAFF[0], STAFF[1], "équipe (administration)"))
     return logins
 

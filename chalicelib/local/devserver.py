@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from app import app
     from chalicelib.adapters.local_aws import create_resources
-    from chalicelib.local.demo import DEMO_PASSWORD, load_demo, open_season
+    from chalicelib.local.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, load_demo, open_season
     from chalicelib.runtime import get_runtime
 
     rt = get_runtime()
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Comptes de démonstration (mot de passe pour tous : {DEMO_PASSWORD}) :")
     for name, email, where in logins:
         print(f"  {email:40} {name} — {where}")
+    print(f"Second facteur de l'équipe : clé TOTP {DEMO_TOTP_SECRET} à ajouter dans une application "
+          f"d'authentification, ou code du moment sur {url}/_dev/taches")
     print("Ctrl+C pour arrêter.\n", flush=True)
     try:
         server.server.serve_forever()

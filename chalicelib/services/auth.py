@@ -40,32 +40,53 @@ class LoginResult:
     contact: Contact
 
 
-def _limits(rt: Runtime) -> tuple[timedelta, timedelta]:
+def session_limits(rt: Runtime) -> tuple[timedelta, timedelta]:
     c = rt.config
     return timedelta(seconds=c.session_idle_seconds), timedelta(seconds=c.session_absolute_seconds)
 
 
-def _count_attempt(rt: Runtime, email: str, now) -> tuple[bool, LoginThrottle | None]:
-    """Count this attempt *before* any password is checked; (may it be checked, the lock it set).
+LOGIN_ATTEMPTS_PER_SOURCE = 60  # per 15 minutes from one IP address, whatever the accounts
+DENIALS_JOURNALED_PER_SOURCE = 30  # anonymous refusals journaled per 15 minutes from one IP address
+THROTTLE_KEEP = timedelta(hours=1)  # a throttle record outlives its longest lock and its memory of it
+
+
+def count_attempt(rt: Runtime, key: str, now) -> tuple[bool, LoginThrottle | None]:
+    """Count this attempt *before* any secret is checked; (may it be checked, the lock it set).
 
     The count is one conditional write (optimistic locking on the throttle item): of any burst,
     however many arrive at once, only the attempts that find the window not yet full are
     checked — at most ``LOCKOUT_THRESHOLD`` per window. An attempt whose write keeps losing
-    the race is refused unchecked (fail closed). A successful login clears the count.
+    the race is refused unchecked (fail closed). A success clears the count.
     """
     try:
         before, after = rt.login_throttle.update(
-            email, lambda t: t if t.is_locked(now) else t.after_failure(now), now + LOCKOUT_WINDOW * 2)
+            key, lambda t: t if t.is_locked(now) else t.after_failure(now), now + THROTTLE_KEEP)
     except ConcurrentUpdate:
         return False, None
     return not before.is_locked(now), (after if after.just_locked(before, now) else None)
+
+
+def within_limit(rt: Runtime, key: str, limit: int, window: timedelta, now) -> bool:
+    """Count one more event under ``key`` unless ``limit`` were already counted in ``window``
+    (one conditional write; a write that keeps losing the race counts as over the limit)."""
+    try:
+        before, _ = rt.login_throttle.update(key, lambda t: t.with_event(now, limit, window), now + window)
+    except ConcurrentUpdate:
+        return False
+    return before.has_room(now, limit, window)
+
+
+def source_key(kind: str, source_ip: str) -> str:
+    return f"{kind}-source#{source_ip[:64]}"
 
 
 def login(rt: Runtime, email: str, password: str, source_ip: str = "") -> LoginResult:
     """Check the credentials and open a new session; every failure looks the same."""
     email = normalise_email(email)
     now = rt.clock()
-    may_check, locked = _count_attempt(rt, email, now) if email else (False, None)
+    source_ok = not source_ip or within_limit(rt, source_key("login", source_ip), LOGIN_ATTEMPTS_PER_SOURCE,
+                                              LOCKOUT_WINDOW, now)
+    may_check, locked = count_attempt(rt, email, now) if email and source_ok else (False, None)
     contact = rt.contacts.find_by_email(email) if email else None
     if not may_check or contact is None or not contact.active or not contact.password_hash:
         rt.hasher.verify_dummy(password)  # the same work whatever the reason: failures look alike
@@ -73,10 +94,13 @@ def login(rt: Runtime, email: str, password: str, source_ip: str = "") -> LoginR
     else:
         ok = rt.hasher.verify(contact.password_hash, password)
     if not ok:
+        if not source_ok:  # past the source's limit nothing more is journaled: the log says it
+            log.warning("login attempts over the per-source limit")
+            raise LoginFailed()
         reason = "locked" if not may_check else ("bad_password" if contact else "unknown_email")
         record(rt, "login.failure", actor=email[:254], target=email[:254], ip=source_ip, reason=reason)
         if locked is not None:
-            log.warning("login locked for 15 minutes after repeated failures")
+            log.warning("login delayed after repeated failures")
             record(rt, "login.locked", actor=email[:254], target=email[:254], ip=source_ip,
                    locked_until=locked.locked_until.isoformat())
         raise LoginFailed()
@@ -85,9 +109,10 @@ def login(rt: Runtime, email: str, password: str, source_ip: str = "") -> LoginR
         rt.contacts.set_password_hash(contact.contact_id, rt.hasher.hash(password), None)
     token = rt.token_factory()
     org = rt.organisations.get(contact.org_id) if contact.org_id else None
+    # A staff session reaches staff pages only after the second factor (services.second_factor).
     session = Session(hash_token(token), contact.contact_id, contact.org_id, contact.role.value, now, now,
                       org_name=org.name if org else "")
-    idle, absolute = _limits(rt)
+    idle, absolute = session_limits(rt)
     rt.sessions.add(session, session.expires_at(idle, absolute))
     record(rt, "login.success", actor=contact.contact_id, target=contact.email, org_id=contact.org_id, ip=source_ip)
     return LoginResult(token, contact)
@@ -102,7 +127,7 @@ def resolve_session(rt: Runtime, token: str | None) -> Session | None:
     if session is None:
         return None
     now = rt.clock()
-    idle, absolute = _limits(rt)
+    idle, absolute = session_limits(rt)
     if session.expired(now, idle, absolute):
         rt.sessions.delete(token_hash)
         return None
@@ -126,16 +151,6 @@ RESET_LINKS_PER_ADDRESS = 3  # links mailed to one address per hour
 RESET_REQUESTS_PER_SOURCE = 20  # requests from one address IP per hour, whatever the email
 
 
-def _within_limit(rt: Runtime, key: str, limit: int, now) -> bool:
-    """Count one more event under ``key`` unless ``limit`` were already counted in the last hour
-    (one conditional write; a write that keeps losing the race counts as over the limit)."""
-    try:
-        before, _ = rt.login_throttle.update(key, lambda t: t.with_event(now, limit, RESET_WINDOW), now + RESET_WINDOW)
-    except ConcurrentUpdate:
-        return False
-    return before.has_room(now, limit, RESET_WINDOW)
-
-
 def request_password_reset(rt: Runtime, email: str, source_ip: str = "") -> None:
     """Mail a single-use link to an active account; answer the same for any address.
 
@@ -145,8 +160,8 @@ def request_password_reset(rt: Runtime, email: str, source_ip: str = "") -> None
     """
     email = normalise_email(email)
     now = rt.clock()
-    if (source_ip and not _within_limit(rt, f"reset-source#{source_ip[:64]}", RESET_REQUESTS_PER_SOURCE, now)) \
-            or not _within_limit(rt, f"reset#{email[:254]}", RESET_LINKS_PER_ADDRESS, now):
+    if (source_ip and not within_limit(rt, source_key("reset", source_ip), RESET_REQUESTS_PER_SOURCE, RESET_WINDOW, now)) \
+            or not within_limit(rt, f"reset#{email[:254]}", RESET_LINKS_PER_ADDRESS, RESET_WINDOW, now):
         record(rt, "password.reset_limited", actor=email[:254], ip=source_ip)
         return
     contact = rt.contacts.find_by_email(email)
@@ -224,7 +239,7 @@ def change_password(rt: Runtime, session: Session, current: str, password: str, 
         raise Forbidden()
     email = normalise_email(contact.email)
     now = rt.clock()
-    may_check, _ = _count_attempt(rt, email, now)
+    may_check, _ = count_attempt(rt, email, now)
     if not (may_check and contact.password_hash and rt.hasher.verify(contact.password_hash, current)):
         record(rt, "password.change_refused", actor=contact.contact_id, org_id=contact.org_id)
         raise ValidationError({"current": "Le mot de passe actuel est incorrect, ou trop d'essais : réessayez dans "
@@ -237,7 +252,7 @@ def change_password(rt: Runtime, session: Session, current: str, password: str, 
     rt.login_throttle.clear(email)
     token = rt.token_factory()
     fresh = replace(session, token_hash=hash_token(token), created_at=now, last_seen_at=now)
-    idle, absolute = _limits(rt)
+    idle, absolute = session_limits(rt)
     rt.sessions.add(fresh, fresh.expires_at(idle, absolute))
     send_email(rt, kind="password_changed", template="password_changed", recipients=[contact.email],
                contact=contact, changed_at=now)

@@ -23,6 +23,11 @@ NOTICES = {
     "role": "Le rôle a été modifié ; le compte devra se reconnecter.",
     "avis": "La réception des avis a été modifiée.",
     "membre-ajoute": "Le compte a été ajouté à l'équipe.",
+    "second-facteur": "Le second facteur a été réinitialisé : la personne en enregistrera un nouveau "
+                      "à sa prochaine connexion. Ses sessions ont été fermées.",
+    "code-de-secours": "Vous vous êtes connecté avec un code de secours, qui ne servira plus. Si vous avez "
+                       "perdu votre téléphone, demandez à un autre membre de l'équipe de réinitialiser votre "
+                       "second facteur.",
     "tranche-ajoutee": "La tranche a été ajoutée.",
     "tranche-modifiee": "La tranche a été enregistrée.",
     "tranche-supprimee": "La tranche a été supprimée.",

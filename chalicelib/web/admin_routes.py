@@ -9,6 +9,7 @@ from ..domain.members import CONTACT_FIELDS, ORGANISATION_FIELDS, organisation_v
 from ..domain.model import CATEGORY_LABELS, PublicBuyerRequirement, Role
 from ..services import admin_members as members
 from ..services import dashboard as dashboards
+from ..services import second_factor
 from .admin_http import notice, staff_id, with_notice
 from .http import context_for, redirect, render
 from .routes import FORM, route
@@ -27,7 +28,7 @@ def staff_home():
     ctx = context_for(bp.current_request)
     session = ctx.require_staff()
     me = ctx.rt.contacts.get(session.contact_id)
-    return render(ctx, "admin/home.html", me=me)
+    return render(ctx, "admin/home.html", me=me, notice=notice(ctx))
 
 
 @route(bp, "/admin/tableau-de-bord")
@@ -255,7 +256,8 @@ def contact_status(contact_id):
 # --- the team -----------------------------------------------------------------------------
 
 def _team_page(ctx, *, errors=None, values=None, status=200):
-    return render(ctx, "admin/team.html", status=status, staff=members.staff_members(ctx.rt),
+    staff = members.staff_members(ctx.rt)
+    return render(ctx, "admin/team.html", status=status, staff=staff, factors=second_factor.enrolled(ctx.rt, staff),
                   me=ctx.session.contact_id, errors=errors or {}, values=values or {}, notice=notice(ctx),
                   organisations=members.organisation_choices(ctx.rt), role_contact=Role.CONTACT.value)
 
@@ -279,3 +281,13 @@ def add_staff_member():
     except ValidationError as error:
         return _team_page(ctx, errors=error.errors, values=form, status=400)
     return redirect(with_notice("/admin/equipe", "membre-ajoute"))
+
+
+@route(bp, "/admin/contacts/{contact_id}/second-facteur", methods=["POST"], content_types=FORM)
+def reset_second_factor(contact_id):
+    """Reset another staff member's second factor (lost phone): they enrol again at next login."""
+    ctx = context_for(bp.current_request)
+    staff = ctx.require_staff()
+    ctx.form({})
+    second_factor.reset_for(ctx.rt, staff, contact_id)
+    return redirect(with_notice("/admin/equipe", "second-facteur"))

@@ -1,11 +1,13 @@
-"""« Espace personnel »: login, logout, « Mot de passe oublié ? » and the new-password page."""
+"""« Espace personnel »: login, the staff second factor, logout, « Mot de passe oublié ? » and the
+new-password page."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from ..domain.errors import ValidationError
-from ..services import auth
-from .http import context_for, redirect, render, safe_next
+from ..domain.second_factor import grouped
+from ..services import auth, second_factor
+from .http import SECOND_FACTOR_PATH, context_for, login_redirect, redirect, render, safe_next
 from .routes import FORM, route
 
 bp = Blueprint(__name__)
@@ -24,6 +26,8 @@ def login_form():
     """The login form (email, password) with « Mot de passe oublié ? »."""
     ctx = context_for(bp.current_request)
     if ctx.session is not None:
+        if ctx.session.awaits_second_factor:
+            return login_redirect(safe_next(ctx.query("suite", 500)) or "/admin", second_factor=True)
         return redirect(_home_for(ctx.session.role))
     return render(ctx, "auth/login.html", email="", suite=safe_next(ctx.query("suite", 500)), errors={},
                   password_changed=ctx.query("nouveau_mot_de_passe") == "1")
@@ -48,7 +52,61 @@ def login_submit():
                       errors={"form": error.message})
     auth.logout(ctx.rt, ctx.session_token)  # a login always gets a new session id
     ctx.start_session(result.token)
+    if result.contact.is_staff:  # the password is not enough for staff pages
+        return login_redirect(suite or "/admin", second_factor=True)
     return redirect(suite or _home_for(result.contact.role.value))
+
+
+CODE_FIELDS = {"code": 40, "suite": 500}
+
+
+def _second_factor_page(ctx, session, suite: str, errors: dict, status: int = 200):
+    enrolment = second_factor.enrolment(ctx.rt, session)
+    if enrolment is None:
+        return render(ctx, "auth/second_factor.html", status=status, suite=suite, errors=errors)
+    import segno
+
+    account = enrolment.contact.email
+    qr = segno.make(enrolment.factor.provisioning_uri(account), error="m")
+    return render(ctx, "auth/second_factor_enrol.html", status=status, suite=suite, errors=errors,
+                  qr_svg=qr.svg_inline(scale=4, title="Code QR à scanner avec votre application"),
+                  secret=grouped(enrolment.factor.secret), account=account)
+
+
+@route(bp, SECOND_FACTOR_PATH)
+def second_factor_form():
+    """Staff, after their password: the code from their app, or its enrolment on a first login."""
+    ctx = context_for(bp.current_request)
+    session = ctx.session
+    suite = safe_next(ctx.query("suite", 500))
+    if session is None:
+        return login_redirect(suite or "/admin")
+    if not session.awaits_second_factor:
+        return redirect(suite or _home_for(session.role))
+    return _second_factor_page(ctx, session, suite, {})
+
+
+@route(bp, SECOND_FACTOR_PATH, methods=["POST"], content_types=FORM)
+def second_factor_submit():
+    """Check the code; success renews the session (new id) with staff access."""
+    ctx = context_for(bp.current_request)
+    form = ctx.form(CODE_FIELDS)
+    session = ctx.session
+    suite = safe_next(form["suite"])
+    if session is None:
+        return login_redirect(suite or "/admin")
+    if not session.awaits_second_factor:
+        return redirect(suite or _home_for(session.role))
+    try:
+        passed = second_factor.verify(ctx.rt, session, ctx.session_token, form["code"], ctx.source_ip)
+    except second_factor.WrongCode as error:
+        return _second_factor_page(ctx, session, suite, {"code": error.message}, status=400)
+    ctx.start_session(passed.token)
+    if passed.recovery_codes:
+        return render(ctx, "auth/recovery_codes.html", codes=passed.recovery_codes, suite=suite or "/admin")
+    if passed.recovery_left is not None:
+        suite = "/admin?fait=code-de-secours"
+    return redirect(suite or "/admin")
 
 
 @route(bp, "/deconnexion", methods=["POST"], content_types=FORM)

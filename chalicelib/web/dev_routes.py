@@ -77,12 +77,22 @@ def _runtime_on(rt, day: date | None):
     return dataclasses.replace(rt, clock=running_from(datetime.combine(day, time(6, 0), PARIS)))
 
 
+def _demo_code(rt) -> str:
+    """The demo staff account's current second-factor code (the demo's key is public)."""
+    import pyotp
+
+    from ..domain.second_factor import STEP_SECONDS
+    from ..local.demo import DEMO_TOTP_SECRET
+
+    return pyotp.TOTP(DEMO_TOTP_SECRET, interval=STEP_SECONDS).at(rt.clock())
+
+
 @route(bp, "/_dev/taches")
 def tasks():
     """Buttons that run the scheduled functions and drain the campaign queue here."""
     ctx = context_for(bp.current_request)
     _local_only(ctx)
-    return render(ctx, "dev/tasks.html", tasks=TASKS, results=None, errors={}, day="")
+    return render(ctx, "dev/tasks.html", demo_code=_demo_code(ctx.rt), tasks=TASKS, results=None, errors={}, day="")
 
 
 @route(bp, "/_dev/taches", methods=["POST"], content_types=FORM)
@@ -104,7 +114,7 @@ def run_task():
     if day is not None and not 2000 <= day.year <= 2100:
         errors["jour"] = "Indiquez une date entre 2000 et 2100."
     if errors:
-        return render(ctx, "dev/tasks.html", status=400, tasks=TASKS, results=None, errors=errors, day=form["jour"])
+        return render(ctx, "dev/tasks.html", demo_code=_demo_code(ctx.rt), status=400, tasks=TASKS, results=None, errors=errors, day=form["jour"])
     rt = _runtime_on(ctx.rt, day)
     results = []
     if form["task"] in ("quotidienne", "quotidienne_et_file"):
@@ -123,4 +133,4 @@ def run_task():
                            f"{sum(drained['sent'].values())} courriel(s) envoyé(s){f' ({detail})' if detail else ''}.")
     if form["task"] == "courriels":
         results.append(f"Courriels en échec : {jobs.retry_pending_emails(rt)['sent']} envoyé(s).")
-    return render(ctx, "dev/tasks.html", tasks=TASKS, results=results, errors={}, day=form["jour"])
+    return render(ctx, "dev/tasks.html", demo_code=_demo_code(ctx.rt), tasks=TASKS, results=results, errors={}, day=form["jour"])

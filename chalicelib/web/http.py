@@ -28,6 +28,15 @@ class LoginRequired(DomainError):
     message = "Connectez-vous pour accéder à cette page."
 
 
+class SecondFactorRequired(LoginRequired):
+    """A staff session whose second factor was not given yet (enrolment or code)."""
+
+    message = "Saisissez le code de votre application d'authentification pour continuer."
+
+
+SECOND_FACTOR_PATH = "/connexion/verification"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     message = "Les données envoyées sont trop volumineuses."
@@ -96,10 +105,12 @@ class RequestContext:
         self._session, self._session_loaded = None, True
 
     def require_login(self) -> Session:
-        """Any logged-in account, member or staff."""
+        """Any logged-in account, member or staff (staff once their second factor is given)."""
         session = self.session
         if session is None:
             raise LoginRequired()
+        if session.awaits_second_factor:
+            raise SecondFactorRequired()
         return session
 
     def require_member(self) -> Session:
@@ -218,8 +229,8 @@ def redirect(location: str, status: int = 303) -> Response:
     return Response(body="", status_code=status, headers={"Location": location})
 
 
-def login_redirect(next_path: str) -> Response:
-    return redirect("/connexion?suite=" + quote(next_path, safe="/"))
+def login_redirect(next_path: str, second_factor: bool = False) -> Response:
+    return redirect(f"{SECOND_FACTOR_PATH if second_factor else '/connexion'}?suite=" + quote(next_path, safe="/"))
 
 
 _LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x5b\x5d-\x7e]*")  # printable ASCII but the backslash (0x5c)

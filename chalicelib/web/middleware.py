@@ -9,7 +9,7 @@ from chalice import Response
 from chalice.app import ChaliceUnhandledError
 
 from ..domain.errors import DomainError, ValidationError
-from .http import LoginRequired, context_for, current_path, login_redirect, render
+from .http import LoginRequired, SecondFactorRequired, context_for, current_path, login_redirect, render
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,9 @@ def http_middleware(event, get_response):
         except ChaliceUnhandledError as wrapped:  # raised by views registered with ``route``
             raise (wrapped.__cause__ or wrapped) from None
         response = _translate_chalice_error(ctx, response)
-    except LoginRequired:
-        response = login_redirect(current_path(event) if event.method == "GET" else "/mon-compte")
+    except LoginRequired as error:
+        response = login_redirect(current_path(event) if event.method == "GET" else "/mon-compte",
+                                  second_factor=isinstance(error, SecondFactorRequired))
     except ValidationError as error:
         response = error_page(ctx, error.status, error.message, error.errors)
     except DomainError as error:

@@ -9,6 +9,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.local.demo import DEMO_PASSWORD
+from chalicelib.runtime import get_runtime
 
 MEMBER = "m.lefevre@montclair.example"       # Ville de Montclair
 MEMBER_B = "j.moreau@saint-aubin.example"    # Commune de Saint-Aubin-des-Prés
@@ -17,8 +18,9 @@ FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class Browser:
-    def __init__(self, client):
+    def __init__(self, client, rt=None):
         self.client = client
+        self._rt = rt
         self.cookies: dict[str, str] = {}
         self.last = None
 
@@ -69,12 +71,42 @@ class Browser:
     def logged_in(self) -> bool:
         return any(name.endswith("session") for name in self.cookies)
 
-    def login(self, email: str, password: str = DEMO_PASSWORD):
+    def login(self, email: str, password: str = DEMO_PASSWORD, second_factor: bool = True):
+        """Log in; a staff account also gives its second factor (enrolling it on a first login)
+        unless ``second_factor`` is False."""
         self.get("/connexion")
-        return self.post("/connexion", {"email": email, "password": password})
+        response = self.post("/connexion", {"email": email, "password": password})
+        if second_factor and response.headers.get("Location", "").startswith("/connexion/verification"):
+            return self.give_second_factor(email)
+        return response
+
+    def give_second_factor(self, email: str):
+        """Post a valid, unused TOTP code for ``email`` (the test clock moves on 30 s if the codes
+        valid at this instant were used already: a code works once)."""
+        rt = self._rt or get_runtime()
+        contact = rt.contacts.find_by_email(email)
+        factor = rt.contacts.second_factor(contact.contact_id)
+        if factor is None or not factor.enrolled:
+            self.get("/connexion/verification")  # shows the key to enrol
+            factor = rt.contacts.second_factor(contact.contact_id)
+        code = next_totp_code(rt, factor)
+        self.get("/connexion/verification")
+        return self.post("/connexion/verification", {"code": code})
 
     def text(self) -> str:
         return unescape(self.last.body.decode())
+
+
+def next_totp_code(rt, factor) -> str:
+    """A code for the earliest step valid now and after the factor's last used one."""
+    import pyotp
+
+    while True:
+        current = int(rt.clock().timestamp()) // 30
+        steps = [s for s in (current - 1, current, current + 1) if s > factor.last_step]
+        if steps:
+            return pyotp.TOTP(factor.secret).at(steps[0] * 30)
+        rt.clock.advance(seconds=30)
 
 
 @pytest.fixture
@@ -86,10 +118,10 @@ def client(rt):
 
 
 @pytest.fixture
-def browser(client, demo):
-    return Browser(client)
+def browser(client, demo, rt):
+    return Browser(client, rt)
 
 
 @pytest.fixture
-def new_browser(client, demo):
-    return lambda: Browser(client)
+def new_browser(client, demo, rt):
+    return lambda: Browser(client, rt)

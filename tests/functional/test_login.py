@@ -68,16 +68,36 @@ def test_unknown_email_is_answered_like_a_known_one(browser, new_browser):
     assert strip(browser.text()).replace(MEMBER, "") == strip(other.text()).replace("nobody@nowhere.example", "")
 
 
-def test_five_failures_lock_the_email_for_fifteen_minutes(browser, clock):
+def test_five_failures_delay_the_email_one_minute_then_twice_as_long_each_time(browser, clock):
     for _ in range(5):
         assert browser.login(MEMBER, "wrong password 123").status_code == 400
-    locked = browser.login(MEMBER)  # right password, but locked
+    locked = browser.login(MEMBER)  # right password, but delayed
     assert locked.status_code == 400
     assert GENERIC in browser.text()
-    clock.advance(minutes=14, seconds=59)
+    clock.advance(seconds=59)
+    assert browser.login(MEMBER).status_code == 400
+    clock.advance(seconds=2)
+    for _ in range(5):  # five more failures in a row: two minutes this time
+        assert browser.login(MEMBER, "wrong password 123").status_code == 400
+    clock.advance(minutes=1, seconds=59)
     assert browser.login(MEMBER).status_code == 400
     clock.advance(seconds=2)
     assert browser.login(MEMBER).status_code == 303
+
+
+def test_a_reset_link_lets_the_holder_in_whoever_delays_the_account(browser, new_browser, clock):
+    """Anyone can make an account wait by failing on purpose; « Mot de passe oublié » clears it."""
+    attacker = new_browser()
+    for _ in range(25):
+        attacker.login(MEMBER, "wrong password 123")
+    assert browser.login(MEMBER).status_code == 400
+    from chalicelib.services.auth import request_password_reset, reset_password
+    from tests.conftest import sent_emails
+    request_password_reset(browser._rt, MEMBER)
+    link = [m for m in sent_emails() if MEMBER in m.recipients][-1].text
+    token = re.search(r"jeton=([\w-]+)", link).group(1)
+    reset_password(browser._rt, token, "Une phrase de passe toute neuve 42", "Une phrase de passe toute neuve 42")
+    assert browser.login(MEMBER, "Une phrase de passe toute neuve 42").status_code == 303
 
 
 def test_failures_older_than_fifteen_minutes_do_not_count(browser, clock):

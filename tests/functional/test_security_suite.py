@@ -21,7 +21,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 CATCH_ALL = re.compile(r"^(/\{p\d\})+$")
 PUBLIC = {"/", "/connexion", "/mot-de-passe-oublie", "/mot-de-passe/nouveau", "/static/{name}",
           "/deconnexion", "/_dev/courriels", "/_dev/courriels/{message_id}", "/_dev/courriels/{message_id}/pj/{index}",
-          "/_dev/taches"}
+          "/_dev/taches", "/connexion/verification"}
 
 
 ANY_ACCOUNT = {"/mon-compte/mot-de-passe"}  # any logged-in account, member or staff
@@ -60,10 +60,11 @@ def test_every_route_is_classified():
 @pytest.fixture
 def users(client, demo):
     made = {}
-    for name, email in (("anonymous", None), ("member_a", MEMBER), ("member_b", MEMBER_B), ("staff", STAFF)):
+    for name, email in (("anonymous", None), ("member_a", MEMBER), ("member_b", MEMBER_B), ("staff", STAFF),
+                        ("staff_password_only", STAFF)):
         browser = Browser(client)
         if email:
-            assert browser.login(email).status_code == 303
+            assert browser.login(email, second_factor=name != "staff_password_only").status_code == 303
         else:
             browser.get("/connexion")
         made[name] = browser
@@ -77,7 +78,9 @@ def test_authorization_matrix_for_every_get_route(users, path):
     for who, browser in users.items():
         status = browser.get(url).status_code
         assert status < 500, (who, path, status)
-        if kind == "staff":
+        if who == "staff_password_only" and kind != "public":  # staff without their second factor
+            expected = {303}
+        elif kind == "staff":
             expected = {"anonymous": {303}, "member_a": {403}, "member_b": {403}, "staff": {200, 404}}[who]
         elif kind == "account":
             expected = {"anonymous": {303}, "member_a": {200}, "member_b": {200}, "staff": {200}}[who]
@@ -89,6 +92,8 @@ def test_authorization_matrix_for_every_get_route(users, path):
         assert status in expected, (who, path, status)
         if status == 303 and who == "anonymous":
             assert browser.last.headers["Location"].startswith("/connexion")
+        if who == "staff_password_only" and kind != "public":
+            assert browser.last.headers["Location"].startswith("/connexion/verification?suite=")
 
 
 @pytest.mark.parametrize("path", POST_ROUTES)
@@ -97,8 +102,10 @@ def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(users, path):
         for token in (False, "0" * 64):
             status = browser.post(concrete(path), {"email": MEMBER}, csrf=token).status_code
             assert status in (303, 403), (who, path, token, status)
-            if status == 303:  # only an anonymous visitor may be sent to log in first
-                assert who == "anonymous" and browser.last.headers["Location"].startswith("/connexion")
+            if status == 303:  # only an anonymous visitor may be sent to log in first (or staff to
+                # give their second factor)
+                assert who in ("anonymous", "staff_password_only"), (who, path)
+                assert browser.last.headers["Location"].startswith("/connexion")
 
 
 @pytest.mark.parametrize("path", GET_ROUTES)

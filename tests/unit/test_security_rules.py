@@ -12,7 +12,7 @@ T0 = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
 IDLE, ABSOLUTE = timedelta(minutes=30), timedelta(hours=12)
 
 
-def test_fifth_failure_within_fifteen_minutes_locks_for_fifteen_minutes():
+def test_fifth_failure_within_fifteen_minutes_delays_the_account_one_minute():
     throttle = LoginThrottle("a@b.fr")
     for i in range(4):
         throttle = throttle.after_failure(T0 + timedelta(minutes=3 * i))
@@ -21,8 +21,31 @@ def test_fifth_failure_within_fifteen_minutes_locks_for_fifteen_minutes():
     locked = throttle.after_failure(fifth)
     assert locked.is_locked(fifth)
     assert locked.just_locked(throttle, fifth)
-    assert locked.is_locked(fifth + timedelta(minutes=14, seconds=59))
-    assert not locked.is_locked(fifth + timedelta(minutes=15))
+    assert locked.is_locked(fifth + timedelta(seconds=59))
+    assert not locked.is_locked(fifth + timedelta(minutes=1))
+
+
+def _five_failures(throttle, now):
+    for _ in range(5):
+        throttle = throttle.after_failure(now)
+    return throttle
+
+
+def test_each_lock_in_a_row_lasts_twice_as_long_up_to_fifteen_minutes():
+    throttle, now, lengths = LoginThrottle("a@b.fr"), T0, []
+    for _ in range(7):
+        throttle = _five_failures(throttle, now)
+        lengths.append(throttle.locked_until - now)
+        assert throttle.lock_length == lengths[-1]
+        now = throttle.locked_until
+    assert lengths == [timedelta(minutes=m) for m in (1, 2, 4, 8, 15, 15, 15)]
+
+
+def test_the_delay_starts_again_at_one_minute_once_quiet_for_the_longest_lock():
+    throttle = _five_failures(_five_failures(LoginThrottle("a@b.fr"), T0), T0 + timedelta(minutes=1))
+    assert throttle.strikes == 2
+    later = throttle.locked_until + timedelta(minutes=15)
+    assert _five_failures(throttle, later).locked_until == later + timedelta(minutes=1)
 
 
 def test_failures_spread_over_more_than_fifteen_minutes_never_lock():

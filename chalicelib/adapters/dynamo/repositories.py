@@ -29,6 +29,7 @@ from ...domain.model import (
     TariffGrid,
     Tier,
 )
+from ...domain.second_factor import SecondFactor
 from ...domain.security import LoginThrottle, ResetToken, Session, normalise_email
 from .contact_emails import ContactEmailTable
 from .tables import (
@@ -210,6 +211,58 @@ class DynamoContacts:
                 raise ConcurrentUpdate() from error
             raise
 
+    # --- staff second factor -----------------------------------------------------------
+    def second_factor(self, contact_id: str) -> SecondFactor | None:
+        try:
+            i = ContactTable.get(contact_id, consistent_read=True, attributes_to_get=[
+                "totp_secret", "totp_enrolled_at", "totp_last_step", "recovery_hashes"])
+        except DoesNotExist:
+            return None
+        if not i.totp_secret:
+            return None
+        return SecondFactor(i.totp_secret, i.totp_enrolled_at, int(i.totp_last_step or 0),
+                            frozenset(i.recovery_hashes or ()))
+
+    def start_second_factor(self, contact_id: str, secret: str) -> None:
+        """Store a secret to enrol, unless one is already enrolled (``ConcurrentUpdate``)."""
+        t = ContactTable
+        self._update(contact_id, [t.totp_secret.set(secret), t.totp_last_step.set(0), t.totp_enrolled_at.remove(),
+                                  t.recovery_hashes.remove()], t.totp_enrolled_at.does_not_exist())
+
+    def confirm_second_factor(self, contact_id: str, secret: str, step: int, recovery_hashes: set[str],
+                              now: datetime) -> None:
+        """Enrol ``secret`` with its first code's step: once, and only the secret that was shown."""
+        t = ContactTable
+        self._update(contact_id, [t.totp_enrolled_at.set(now), t.totp_last_step.set(step),
+                                  t.recovery_hashes.set(recovery_hashes)],
+                     t.totp_enrolled_at.does_not_exist() & (t.totp_secret == secret))
+
+    def use_totp_step(self, contact_id: str, step: int) -> None:
+        """Record an accepted code's step; ``ConcurrentUpdate`` if it (or a later one) was used."""
+        t = ContactTable
+        self._update(contact_id, [t.totp_last_step.set(step)], t.totp_enrolled_at.exists() & (t.totp_last_step < step))
+
+    def use_recovery_code(self, contact_id: str, code_hash: str) -> None:
+        """Spend a recovery code; ``ConcurrentUpdate`` if it is not (or no longer) there."""
+        t = ContactTable
+        self._update(contact_id, [t.recovery_hashes.delete({code_hash})], t.recovery_hashes.contains(code_hash))
+
+    def remove_second_factor(self, contact_id: str) -> None:
+        t = ContactTable
+        self._update(contact_id, [t.totp_secret.remove(), t.totp_enrolled_at.remove(), t.totp_last_step.set(0),
+                                  t.recovery_hashes.remove()], None)
+
+    @staticmethod
+    def _update(contact_id: str, actions: list, condition) -> None:
+        exists = ContactTable.contact_id.exists()
+        try:
+            ContactTable(contact_id).update(actions=actions, condition=exists if condition is None else exists & condition,
+                                            add_version_condition=False)
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise ConcurrentUpdate() from error
+            raise
+
     @staticmethod
     def _to_domain(item: ContactTable) -> Contact:
         return Contact(
@@ -323,7 +376,7 @@ class DynamoSessions:
             session.token_hash, contact_id=session.contact_id, org_id=session.org_id,
             org_name=session.org_name or None,
             role=session.role, created_at=session.created_at, last_seen_at=session.last_seen_at,
-            expires_at=expires_at,
+            second_factor_done=session.second_factor_done, expires_at=expires_at,
         ).save(condition=SessionTable.token_hash.does_not_exist())
 
     def get(self, token_hash: str) -> Session | None:
@@ -332,7 +385,7 @@ class DynamoSessions:
         except DoesNotExist:
             return None
         return Session(i.token_hash, i.contact_id, i.org_id, i.role, i.created_at, i.last_seen_at,
-                       org_name=i.org_name or "")
+                       org_name=i.org_name or "", second_factor_done=bool(i.second_factor_done))
 
     def touch(self, token_hash: str, now: datetime, expires_at: datetime) -> None:
         try:
@@ -361,7 +414,7 @@ class DynamoLoginThrottle:
             i = LoginThrottleTable.get(email)
         except DoesNotExist:
             return LoginThrottle(email)
-        return LoginThrottle(email, tuple(i.failures or ()), i.locked_until)
+        return LoginThrottle(email, tuple(i.failures or ()), i.locked_until, int(i.strikes or 0))
 
     def update(
         self, email: str, change: Callable[[LoginThrottle], LoginThrottle], expires_at: datetime
@@ -372,10 +425,11 @@ class DynamoLoginThrottle:
                 item = LoginThrottleTable.get(email, consistent_read=True)
             except DoesNotExist:
                 item = LoginThrottleTable(email)
-            before = LoginThrottle(email, tuple(item.failures or ()), item.locked_until)
+            before = LoginThrottle(email, tuple(item.failures or ()), item.locked_until, int(item.strikes or 0))
             after = change(before)
             item.failures = list(after.failures)
             item.locked_until = after.locked_until
+            item.strikes = after.strikes
             item.expires_at = expires_at
             try:
                 item.save()

@@ -14,6 +14,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
@@ -91,6 +92,11 @@ class ContactTable(Model):
     receives_notices = BooleanAttribute(default=True)
     active = BooleanAttribute(default=True)
     password_changed_at = UTCDateTimeAttribute(null=True)
+    # Staff second factor (domain.second_factor), never mapped into ``Contact``.
+    totp_secret = UnicodeAttribute(null=True)
+    totp_enrolled_at = UTCDateTimeAttribute(null=True)
+    totp_last_step = NumberAttribute(default=0)
+    recovery_hashes = UnicodeSetAttribute(null=True)
     version = VersionAttribute()
     by_email = ContactByEmail()
     by_organisation = ContactByOrganisation()
@@ -137,6 +143,7 @@ class SessionTable(Model):
     role = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     last_seen_at = UTCDateTimeAttribute()
+    second_factor_done = BooleanAttribute(default=False)
     expires_at = TTLAttribute()  # clean-up only: expiry is checked in code
     by_contact = SessionByContact()
 
@@ -146,6 +153,7 @@ class LoginThrottleTable(Model):
     email = UnicodeAttribute(hash_key=True)
     failures = ListAttribute(of=UTCDateTimeAttribute, default=list)
     locked_until = UTCDateTimeAttribute(null=True)
+    strikes = NumberAttribute(default=0)  # locks in a row: each lasts twice the one before
     expires_at = TTLAttribute()
     version = VersionAttribute()
 
