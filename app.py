@@ -2,7 +2,7 @@
 from chalice import Chalice, Cron, Rate
 
 from chalicelib import jobs
-from chalicelib.config import CAMPAIGN_WORKERS, LOCAL_STAGE, campaign_queue_name, current_stage
+from chalicelib.config import CAMPAIGN_WORKERS, LOCAL_STAGE, campaign_queue_name, current_stage, tasks_queue_name
 from chalicelib.web import (
     admin_data_routes,
     admin_requests_routes,
@@ -59,3 +59,9 @@ def run_campaign_schedule(event):
 def process_campaign_chunk(event):
     """Send one queued chunk of campaign emails; a failure leaves the message for a later delivery."""
     return [jobs.process_campaign_chunk(record.body) for record in event]
+
+
+@app.on_sqs_message(queue=tasks_queue_name(), batch_size=1)
+def process_task(event):
+    """Do one task queued by a request (e.g. mail « Mot de passe oublié »'s link) after its answer."""
+    return [jobs.process_task(record.body) for record in event]

@@ -37,6 +37,11 @@ class Config:
     session_absolute_seconds: int = 12 * 3600
     reset_token_seconds: int = 30 * 60
     campaign_queue: str = ""
+    # Work done after the answer (services/tasks.py): an SQS queue, or in the request itself
+    # (``tasks_inline``: the local stage's default, where nothing consumes SQS; ``make run``
+    # turns it off and drains the queue in a background thread instead).
+    tasks_queue: str = ""
+    tasks_inline: bool = False
     # A campaign chunk stops and re-queues its remainder after this long (Lambda allows 900 s).
     campaign_work_seconds: int = 600
     aws_endpoint_url: str = ""  # a local stand-in for every AWS service (make run), else AWS itself
@@ -118,6 +123,11 @@ def current_stage() -> str:
     return stage
 
 
+def tasks_queue_name() -> str:
+    """The queue of work done after the answer (e.g. « Mot de passe oublié »'s email)."""
+    return os.environ.get("TASKS_QUEUE", f"adhesions-{current_stage()}-tasks")
+
+
 def campaign_queue_name() -> str:
     """The campaign queue's name; needs no secret, since packaging reads it from ``app.py``."""
     return os.environ.get("CAMPAIGN_QUEUE", f"adhesions-{current_stage()}-campaign")
@@ -166,6 +176,8 @@ def get_config() -> Config:
         csrf_key=csrf_key,
         templates_dir=os.environ.get("TEMPLATES_DIR") or None,
         campaign_queue=campaign_queue_name(),
+        tasks_queue=tasks_queue_name(),
+        tasks_inline=os.environ.get("TASKS_INLINE", "1" if stage == LOCAL_STAGE else "0") == "1",
         campaign_work_seconds=int(os.environ.get("CAMPAIGN_WORK_SECONDS", "600")),
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL", ""),
         csrf_secret_parameter=csrf_parameter,

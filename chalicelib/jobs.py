@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .runtime import Runtime, get_runtime
-from .services import campaign, mail, reconcile, renewal
+from .services import campaign, mail, reconcile, renewal, tasks
 
 
 def retry_pending_emails(rt: Runtime | None = None) -> dict:
@@ -31,3 +31,7 @@ def drain_campaign_queue(rt: Runtime | None = None) -> dict:
     """Local stage only: SQS delivers nothing to the local server, so the queue is drained here."""
     result = campaign.drain_queue(rt or get_runtime())
     return {"chunks": result.chunks, "sent": dict(result.sent)}
+
+
+def process_task(body: str, rt: Runtime | None = None) -> dict:
+    return {"task": tasks.process(rt or get_runtime(), body)}

@@ -140,6 +140,11 @@ class Runtime:
         return S3Storage(self.config.documents_bucket, self.config.region)
 
     @cached_property
+    def task_queue(self):
+        from .adapters.queue import SqsQueue
+        return SqsQueue(self.config.tasks_queue, self.config.region)
+
+    @cached_property
     def campaign_queue(self):
         from .adapters.queue import SqsQueue
         return SqsQueue(self.config.campaign_queue, self.config.region)
@@ -179,6 +184,13 @@ class Runtime:
             raise RuntimeError("association settings are missing: load them first")
         self._settings_cache = (now, settings)
         return settings
+
+    @cached_property
+    def document_id_key(self) -> bytes:
+        """The random key document ids are derived with (stored once per installation)."""
+        import secrets
+
+        return bytes.fromhex(self.settings.document_id_key(secrets.token_hex(32)))
 
     def forget_cached_settings(self) -> None:
         self._settings_cache = None

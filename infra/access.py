@@ -48,7 +48,7 @@ FUNCTIONS: dict[str, Access] = {
         bucket_read=BUCKET_PREFIXES,
         bucket_write=BUCKET_PREFIXES,
         send_email=True,
-        send_to_queues=("campaign",),
+        send_to_queues=("campaign", "tasks"),
         read_secrets=("csrf-secret",),  # the only function with forms: the others never read it
     ),
     # The outbox's retries: reads due messages through the ``pending`` index, sends them.
@@ -56,6 +56,8 @@ FUNCTIONS: dict[str, Access] = {
     # Catch-up of automatic invoices: requests ready to invoice (``by_state`` index), the
     # documents series and records, the PDF upload, the « facture disponible » emails, and the
     # invoice email to the billing address with the stored PDF (read back, never re-rendered);
+    # The key of document ids (``settings``) is read only: the API stores it with the first
+    # settings save or document, always before an invoice can be pending;
     # then the reconciler (services/reconcile.py): a fully paid invoice settles (request PAID,
     # membership PAID, certificate, « Paiement reçu »), and lost invoice emails are sent.
     "issue_pending_invoices": Access(
@@ -63,6 +65,13 @@ FUNCTIONS: dict[str, Access] = {
         read_tables=("settings", "organisations", "contacts", "payment_totals"),
         bucket_read=(DOCUMENTS,),
         bucket_write=(DOCUMENTS,),
+        send_email=True,
+    ),
+    # Work queued by a request and done after its answer: « Mot de passe oublié »'s link (the
+    # contact looked up, a token stored or the pending one's email sent again, the journal).
+    "process_task": Access(
+        tables=("reset_tokens", "outbox", "audit"),
+        read_tables=("settings", "contacts"),
         send_email=True,
     ),
     # Daily: opens the campaign on its date, records the run, queues one message per chunk of

@@ -35,6 +35,7 @@ def create_resources(config: Config) -> None:
     ses = boto3.client("sesv2", region_name=config.region)
     ses.create_email_identity(EmailIdentity=config.sender_email)
     create_queue(config.campaign_queue, config.region)
+    create_queue(config.tasks_queue, config.region, visibility_seconds=60)
 
 
 def delete_tables() -> None:

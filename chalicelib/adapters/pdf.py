@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 import threading
-from io import BytesIO
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
+from io import BytesIO
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 

@@ -25,6 +25,17 @@ def _start_moto() -> tuple[object, str]:
     return server, f"http://{host}:{port}"
 
 
+def _drain_tasks_forever(rt, stop, interval: float = 0.2) -> None:
+    """SQS's event source mapping, locally: tasks queued by requests are done within a second."""
+    from chalicelib.services import tasks
+
+    while not stop.wait(interval):
+        try:
+            tasks.drain(rt)
+        except Exception:  # the stand-in stopping, or a bug: keep serving pages, say it
+            logging.getLogger(__name__).exception("local task drain failed")
+
+
 def prepare_environment(port: int, endpoint: str, today: str = "") -> None:
     """Point every AWS client at the stand-in, before any app module is imported.
 
@@ -40,6 +51,7 @@ def prepare_environment(port: int, endpoint: str, today: str = "") -> None:
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-3"),
         "BASE_URL": f"http://127.0.0.1:{port}",
+        "TASKS_INLINE": "0",  # tasks go through the (stand-in) queue, drained by a thread: see below
     })
     os.environ.pop("AWS_PROFILE", None)
 
@@ -77,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
 
     config = ChaliceConfig.create(chalice_stage="local", app_name=app.app_name, project_dir=str(ROOT))
     server = create_local_server(app, config, "127.0.0.1", args.port)
+    import threading
+
+    stop = threading.Event()
+    threading.Thread(target=_drain_tasks_forever, args=(rt, stop), name="tasks", daemon=True).start()
     url = f"http://127.0.0.1:{args.port}"
     print(f"\nAdhésions en ligne — {url}", flush=True)
     print(f"Boîte aux lettres de développement : {url}/_dev/courriels")
@@ -94,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         moto_server.stop()
     return 0
 

@@ -18,8 +18,9 @@ from ..domain.security import (
     normalise_email,
 )
 from ..runtime import Runtime
+from . import tasks
 from .audit import record
-from .mail import send_email
+from .mail import send_again, send_email
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,12 @@ RESET_REQUESTS_PER_SOURCE = 20  # requests from one address IP per hour, whateve
 
 
 def request_password_reset(rt: Runtime, email: str, source_ip: str = "") -> None:
-    """Mail a single-use link to an active account; answer the same for any address.
+    """Queue « Mot de passe oublié »'s email; answer the same, in the same time, for any address.
 
-    At most ``RESET_LINKS_PER_ADDRESS`` links per address per hour, and
-    ``RESET_REQUESTS_PER_SOURCE`` requests per source: « Mot de passe oublié » cannot be used
-    to flood a mailbox. Past a limit nothing is sent, and the answer is the same.
+    At most ``RESET_LINKS_PER_ADDRESS`` requests per address per hour, and
+    ``RESET_REQUESTS_PER_SOURCE`` per source: « Mot de passe oublié » cannot be used to flood
+    a mailbox. Past a limit nothing is sent, and the answer is the same. Whether the address
+    has an account is found out after the answer, by the task (``send_reset_link``).
     """
     email = normalise_email(email)
     now = rt.clock()
@@ -164,29 +166,51 @@ def request_password_reset(rt: Runtime, email: str, source_ip: str = "") -> None
             or not within_limit(rt, f"reset#{email[:254]}", RESET_LINKS_PER_ADDRESS, RESET_WINDOW, now):
         record(rt, "password.reset_limited", actor=email[:254], ip=source_ip)
         return
+    tasks.enqueue(rt, tasks.Task(tasks.PASSWORD_RESET, email[:254], source_ip[:64]))
+
+
+# A pending link is mailed again (rather than a new one made) while it has this long left.
+RESEND_MARGIN = timedelta(minutes=10)
+
+
+def send_reset_link(rt: Runtime, email: str, source_ip: str = "") -> None:
+    """The task behind « Mot de passe oublié »: mail a single-use link to an active account.
+
+    A request while the last link is still unused and valid for ``RESEND_MARGIN`` or more mails
+    that same link again instead of making another one.
+    """
     contact = rt.contacts.find_by_email(email)
     if contact is None or not contact.active:
-        record(rt, "password.reset_requested", actor=email[:254], account_found=False)
+        record(rt, "password.reset_requested", actor=email[:254], ip=source_ip, account_found=False)
         return
+    now = rt.clock()
+    pending = rt.reset_tokens.pending_link(contact.contact_id)
+    if pending is not None:
+        token = rt.reset_tokens.get(pending[0])
+        if token is not None and token.purpose == "reset" and token.usable(now, contact.password_changed_at) \
+                and token.expires_at - now >= RESEND_MARGIN and send_again(rt, pending[1], [contact.email]) is not None:
+            record(rt, "password.reset_requested", actor=contact.contact_id, target=contact.email,
+                   org_id=contact.org_id, ip=source_ip, account_found=True, link="sent_again")
+            return
     issue_password_link(rt, contact, purpose="reset")
     record(rt, "password.reset_requested", actor=contact.contact_id, target=contact.email,
-           org_id=contact.org_id, account_found=True)
+           org_id=contact.org_id, ip=source_ip, account_found=True, link="new")
 
 
 def issue_password_link(rt: Runtime, contact: Contact, *, purpose: str) -> None:
     """Store a hashed single-use token and mail its link (reset or first invitation)."""
     token = rt.token_factory()
     now = rt.clock()
-    rt.reset_tokens.add(ResetToken(
-        hash_token(token), contact.contact_id, now,
-        now + timedelta(seconds=rt.config.reset_token_seconds), purpose=purpose,
-    ))
+    stored = ResetToken(hash_token(token), contact.contact_id, now,
+                        now + timedelta(seconds=rt.config.reset_token_seconds), purpose=purpose)
+    rt.reset_tokens.add(stored)
     link = f"{rt.config.base_url}/mot-de-passe/nouveau?jeton={token}"
-    send_email(
+    message_id = send_email(
         rt, kind=f"password_{purpose}", template="password_invite" if purpose == "invite" else "password_reset",
         recipients=[contact.email],
         contact=contact, link=link, minutes=rt.config.reset_token_seconds // 60,
     )
+    rt.reset_tokens.set_pending_link(stored, message_id)
 
 
 def check_reset_token(rt: Runtime, token: str) -> tuple[ResetToken, Contact]:

@@ -22,6 +22,7 @@ never rendered again; its SHA-256 is recorded.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import random
 import re
@@ -88,9 +89,11 @@ class NotPaidYet(DomainError):
 # --- issuing (shared) ------------------------------------------------------------------
 
 
-def _derived_id(*parts: str) -> str:
-    """A document id derived from what makes it unique, so that a retry cannot issue it twice."""
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+def _derived_id(rt: Runtime, *parts: str) -> str:
+    """A document id derived from what makes it unique, so that a retry cannot issue it twice,
+    keyed by the installation's random key, so that nobody can work it out from an organisation
+    and a year (128 bits; the organisation check on every download stays the barrier)."""
+    return hmac.new(rt.document_id_key, "|".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _record(document, pdf: bytes, key: str, issued_at, **extra) -> StoredDocument:
@@ -244,7 +247,7 @@ def get_or_create_quote(rt: Runtime, org_id: str, year: int | None = None) -> Qu
         if existing.kind is DocumentKind.QUOTE and existing.fingerprint == draft.fingerprint \
                 and existing.content.valid_on(today):
             return existing.content
-    document_id = _derived_id("quote", draft.fingerprint, today.isoformat())
+    document_id = _derived_id(rt, "quote", draft.fingerprint, today.isoformat())
     try:
         stored = _issue(rt, draft, document_id, fingerprint=draft.fingerprint)
     except AlreadyExists:  # the same quote, issued meanwhile (double click)
@@ -273,7 +276,7 @@ def issue_invoice(rt: Runtime, *, org_id: str, year: int, tier_code: str, tier_l
         amount=to_money(amount), today=rt.today(), po_number=po_number,
         service_code=service_code or org.service_code, request_id=request_id or "",
     )
-    document_id = _derived_id("invoice", request_id) if request_id else rt.id_factory()
+    document_id = _derived_id(rt, "invoice", request_id) if request_id else rt.id_factory()
     if request_id and (already := rt.documents.get(document_id)) is not None:
         _announce(rt, org, already)  # in case a crash came between (each email sent once)
         return already.content
@@ -380,7 +383,7 @@ def issue_credit_note(rt: Runtime, invoice_number: str, reason: str, *, actor: s
     if found is None or found.kind is not DocumentKind.INVOICE:
         raise NotFound("Facture introuvable.")
     draft = build_credit_note(found.content, reason=reason, today=rt.today())
-    document_id = _derived_id("credit_note", found.number)
+    document_id = _derived_id(rt, "credit_note", found.number)
     try:
         stored = _issue(rt, draft, document_id, related_number=found.number)
     except AlreadyExists:  # issued by an earlier try: its email is queued once, whatever the retries
@@ -402,7 +405,7 @@ def issue_certificate(rt: Runtime, org_id: str, year: int) -> Certificate:
     membership = next((m for m in rt.memberships.for_organisation(org_id) if m.year == year), None)
     if membership is None or membership.status is not MembershipStatus.PAID:
         raise NotPaidYet()
-    document_id = _derived_id("certificate", org_id, str(year))
+    document_id = _derived_id(rt, "certificate", org_id, str(year))
     existing = rt.documents.get(document_id)
     if existing is not None:
         return existing.content

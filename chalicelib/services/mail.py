@@ -67,6 +67,30 @@ def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str],
     return message_id
 
 
+def send_again(rt: Runtime, message_id: str, recipients: list[str]) -> str | None:
+    """Send a stored message once more as a new one (new outbox id, ``Message-ID`` and date, so
+    that mail clients do not hide it as a duplicate); None when the message is gone or was for
+    other recipients (an address changed since)."""
+    from email import message_from_bytes, policy
+    from email.utils import format_datetime, make_msgid
+
+    stored = rt.outbox.get(message_id)
+    if stored is None or list(stored.recipients) != recipients:
+        return None
+    now = rt.clock()
+    mime = message_from_bytes(stored.raw, policy=policy.SMTP)
+    del mime["Message-ID"], mime["Date"]
+    mime["Date"] = format_datetime(now)
+    mime["Message-ID"] = make_msgid(domain=rt.config.sender_email.rsplit("@", 1)[-1])
+    again = OutboxMessage(
+        message_id=rt.id_factory(), kind=stored.kind, recipients=stored.recipients, subject=stored.subject,
+        raw=mime.as_bytes(), status="pending", attempts=1, created_at=now, next_attempt_at=now + SEND_LEASE,
+    )
+    rt.outbox.add(again)
+    _send(rt, again, now)
+    return again.message_id
+
+
 def deliver(rt: Runtime, message_id: str) -> bool:
     """Send one pending message if no other worker holds it; True once sent."""
     now = rt.clock()

@@ -74,11 +74,13 @@ def verify(rt: Runtime, session: Session, session_token: str, code: str, source_
     """
     contact = _staff(rt, session)
     now = rt.clock()
-    may_check, _ = count_attempt(rt, f"totp#{contact.contact_id}", now)
+    may_check, locked = count_attempt(rt, f"totp#{contact.contact_id}", now)
     factor = rt.contacts.second_factor(contact.contact_id)
-    if not may_check or factor is None:
-        record(rt, "second_factor.failure", actor=contact.contact_id, ip=source_ip,
-               reason="limited" if not may_check else "not_enrolled")
+    if not may_check:  # journaled once when the delay starts (below), not at every refused try
+        log.warning("second factor attempts delayed for a staff account")
+        raise WrongCode()
+    if factor is None:
+        record(rt, "second_factor.failure", actor=contact.contact_id, ip=source_ip, reason="not_enrolled")
         raise WrongCode()
     codes: tuple[str, ...] = ()
     left = None
@@ -99,7 +101,8 @@ def verify(rt: Runtime, session: Session, session_token: str, code: str, source_
         else:
             raise ConcurrentUpdate()
     except ConcurrentUpdate:
-        record(rt, "second_factor.failure", actor=contact.contact_id, ip=source_ip, reason="wrong_code")
+        record(rt, "second_factor.failure", actor=contact.contact_id, ip=source_ip, reason="wrong_code",
+               **({"delayed_until": locked.locked_until.isoformat()} if locked is not None else {}))
         raise WrongCode() from None
     rt.login_throttle.clear(f"totp#{contact.contact_id}")
     token = _renew(rt, session, session_token, now)

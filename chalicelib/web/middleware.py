@@ -77,12 +77,21 @@ def _secure_headers(ctx, response: Response) -> None:
 
 
 def _audit_denial(ctx, event, error) -> None:
+    """Journal a refusal; an anonymous source gets ``DENIALS_JOURNALED_PER_SOURCE`` entries per
+    15 minutes (one throttle item, rewritten in place), then only a log line: nobody can fill the
+    journal by sending forged forms."""
+    from ..domain.security import LOCKOUT_WINDOW
     from ..services.audit import record
+    from ..services.auth import DENIALS_JOURNALED_PER_SOURCE, source_key, within_limit
 
     try:
         session = ctx.session
     except Exception:
         session = None
+    if session is None and ctx.source_ip and not within_limit(
+            ctx.rt, source_key("denied", ctx.source_ip), DENIALS_JOURNALED_PER_SOURCE, LOCKOUT_WINDOW, ctx.rt.clock()):
+        log.warning("anonymous refusals over the journal's per-source limit (%s)", type(error).__name__)
+        return
     record(ctx.rt, "access.denied", actor=session.contact_id if session else "anonyme",
            org_id=session.org_id if session else None, target=f"{event.method} {current_path(event)}",
            ip=ctx.source_ip, reason=type(error).__name__)

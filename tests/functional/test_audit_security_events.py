@@ -57,3 +57,31 @@ def test_redact_masks_secret_fields_and_presigned_urls():
             "nested": {"reset_link": "z", "ok": "kept"}, "note": "https://b/x?X-Amz-Signature=1"}
     assert redact(data) == {"password": MASK, "csrf_token": MASK, "url": MASK,
                             "nested": {"reset_link": MASK, "ok": "kept"}, "note": MASK}
+
+
+def test_anonymous_refusals_are_journaled_up_to_a_limit_per_source(new_browser):
+    """Forged forms from one source (the test client's 127.0.0.1) fill no journal: 30 entries per
+    15 minutes, then a log line only."""
+    from chalicelib.services.auth import DENIALS_JOURNALED_PER_SOURCE
+
+    anonymous = new_browser()
+    anonymous.get("/connexion")
+    for _ in range(DENIALS_JOURNALED_PER_SOURCE + 15):
+        assert anonymous.post("/connexion", {"email": "x@y.fr", "password": "p"}, csrf="0" * 64).status_code == 403
+    denied = [e for e in _events() if e.action == "access.denied"]
+    assert len(denied) == DENIALS_JOURNALED_PER_SOURCE
+
+
+def test_one_source_gets_sixty_login_attempts_per_quarter_hour_whatever_the_accounts(new_browser, clock):
+    """Password spraying: many accounts, one source. Past the limit even a right password is
+    refused, with the same message, and nothing more is journaled."""
+    from chalicelib.services.auth import LOGIN_ATTEMPTS_PER_SOURCE
+
+    sprayer = new_browser()
+    for n in range(LOGIN_ATTEMPTS_PER_SOURCE):
+        assert sprayer.login(f"user{n}@nowhere.example", "Printemps2026!").status_code == 400
+    journaled = len([e for e in _events() if e.action == "login.failure"])
+    assert new_browser().login(MEMBER).status_code == 400
+    assert len([e for e in _events() if e.action == "login.failure"]) == journaled
+    clock.advance(minutes=15, seconds=1)
+    assert new_browser().login(MEMBER).status_code == 303

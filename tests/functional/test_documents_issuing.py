@@ -336,3 +336,17 @@ def test_another_organisations_document_is_not_found(rt, demo):
     invoice = invoice_for(rt)
     with pytest.raises(NotFound):
         documents.download(rt, member(SAINT_AUBIN), invoice.document_id)
+
+
+def test_document_ids_cannot_be_worked_out_from_what_makes_them_unique(rt, demo):
+    """Ids stay idempotent (a retry finds the same document) but are keyed by the installation's
+    random key: knowing the organisation and the year is not enough to name a certificate."""
+    rt.memberships.save(Membership(MONTCLAIR, 2027, "COL-3", "Commune", Decimal("720"), MembershipStatus.PAID))
+    certificate = documents.issue_certificate(rt, MONTCLAIR, 2027)
+    assert documents.issue_certificate(rt, MONTCLAIR, 2027).document_id == certificate.document_id
+    assert certificate.document_id != hashlib.sha256(f"certificate|{MONTCLAIR}|2027".encode()).hexdigest()[:32]
+    assert len(certificate.document_id) == 32
+    # the key is stored once: another function (a new runtime) derives the same ids
+    from chalicelib.runtime import Runtime
+    assert Runtime(rt.config, clock=rt.clock).document_id_key == rt.document_id_key
+    assert rt.settings.document_id_key("another key") == rt.document_id_key.hex()

@@ -577,7 +577,7 @@ def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, 
     secret_parameter = f"/adhesions/{rt.config.stage}/csrf-secret"
     boto3.client("ssm", region_name=rt.config.region).put_parameter(
         Name=secret_parameter, Type="SecureString", Value="csrf-key-of-the-policy-test")
-    rt.config = replace(rt.config, csrf_key=b"", csrf_secret_parameter=secret_parameter)
+    rt.config = replace(rt.config, csrf_key=b"", csrf_secret_parameter=secret_parameter, tasks_inline=False)
     config_module._secure_parameter.cache_clear()
 
     def as_function(name: str):
@@ -625,6 +625,11 @@ def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, 
                                                    detail={}, resources=[])
         with as_function("run_campaign_schedule"):
             client.lambda_.invoke("run_campaign_schedule", schedule)
+        while received := rt.task_queue.receive(max_messages=1):  # « Mot de passe oublié »'s task
+            event = client.events.generate_sqs_event([received[0].body], queue_name=rt.config.tasks_queue)
+            with as_function("process_task"):
+                client.lambda_.invoke("process_task", event)
+            rt.task_queue.delete(received[0].receipt)
         while received := rt.campaign_queue.receive(max_messages=1):  # Lambda's event source mapping
             event = client.events.generate_sqs_event([received[0].body], queue_name=rt.config.campaign_queue)
             with as_function("process_campaign_chunk"):
@@ -636,7 +641,7 @@ def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, 
     config_module._secure_parameter.cache_clear()
     # Then every request each function made is allowed by that function's policy
     assert {c[0] for c in calls.calls} >= {"api_handler", "run_campaign_schedule", "process_campaign_chunk",
-                                           "issue_pending_invoices"}
+                                           "issue_pending_invoices", "process_task"}
     assert {(c[0], c[2]) for c in calls.calls if c[1] == "ssm"} == {("api_handler", "GetParameter")}
     needs = [(function, need) for function, service, operation, params in calls.calls
              for need in stage.needs(service, operation, params)]

@@ -334,6 +334,7 @@ class DynamoTariffs:
 
 class DynamoSettings:
     ASSOCIATION = "association"
+    DOCUMENT_IDS = "document-ids"
 
     def association(self) -> AssociationSettings | None:
         return self.association_with_version()[0]
@@ -361,6 +362,22 @@ class DynamoSettings:
             if _condition_failed(error):
                 raise ConcurrentUpdate() from error
             raise
+
+    def document_id_key(self, new_key: str) -> str:
+        """The installation's key for document ids: stored once (``new_key`` if none yet), then
+        the same for every function; of two first calls at once, the first write wins."""
+        try:
+            return json.loads(SettingsTable.get(self.DOCUMENT_IDS, consistent_read=True).data)["key"]
+        except DoesNotExist:
+            pass
+        try:
+            SettingsTable(self.DOCUMENT_IDS, data=json.dumps({"key": new_key})).save(
+                condition=SettingsTable.key.does_not_exist())
+            return new_key
+        except PutError as error:
+            if not _condition_failed(error):
+                raise
+        return json.loads(SettingsTable.get(self.DOCUMENT_IDS, consistent_read=True).data)["key"]
 
     @staticmethod
     def _current(key: str) -> SettingsTable:
@@ -456,6 +473,19 @@ class DynamoResetTokens:
         except DoesNotExist:
             return None
         return ResetToken(i.token_hash, i.contact_id, i.created_at, i.valid_until, i.used_at, i.purpose)
+
+    def pending_link(self, contact_id: str) -> tuple[str, str] | None:
+        """(token hash, outbox message id) of the newest reset link mailed to the contact."""
+        try:
+            i = ResetTokenTable.get(f"pending#{contact_id}", consistent_read=True)
+        except DoesNotExist:
+            return None
+        return i.link_hash, i.message_id
+
+    def set_pending_link(self, token: ResetToken, message_id: str) -> None:
+        ResetTokenTable(f"pending#{token.contact_id}", contact_id=token.contact_id, purpose="pending",
+                        link_hash=token.token_hash, message_id=message_id, created_at=token.created_at,
+                        valid_until=token.expires_at, expires_at=token.expires_at).save()
 
     def mark_used(self, token_hash: str, now: datetime) -> None:
         """Consume the token; a second use, even concurrent, raises ``ConcurrentUpdate``."""

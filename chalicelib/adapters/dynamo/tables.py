@@ -166,6 +166,10 @@ class ResetTokenTable(Model):
     created_at = UTCDateTimeAttribute()
     valid_until = UTCDateTimeAttribute()
     used_at = UTCDateTimeAttribute(null=True)
+    # Only on a contact's « pending link » item (key ``pending#<contact id>``): the outbox
+    # message that carried the newest reset link, so that a repeated request re-sends it.
+    message_id = UnicodeAttribute(null=True)
+    link_hash = UnicodeAttribute(null=True)  # and that link's token hash
     expires_at = TTLAttribute()
 
 
