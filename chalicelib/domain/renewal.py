@@ -71,6 +71,13 @@ class RequestState(str, Enum):
         return _NEXT_STEPS[self]
 
     @property
+    def member_label(self) -> str:
+        """The state's name for the member: what happens, not the staff's queue name."""
+        if self is RequestState.READY_TO_INVOICE:
+            return "Facture en cours d'émission"
+        return _STATE_LABELS[self]
+
+    @property
     def member_may_cancel(self) -> bool:
         """Whether the member may cancel online: any open state before the invoice is issued
         (an invoice is only cancelled by staff, with its credit note)."""
@@ -112,8 +119,8 @@ _NEXT_STEPS: Mapping[RequestState, str] = MappingProxyType({
         "nous émettrons la facture dès sa réception."
     ),
     RequestState.READY_TO_INVOICE: (
-        "Rien à faire pour l'instant : votre facture est en préparation, "
-        "un courriel vous préviendra dès qu'elle sera disponible."
+        "Rien à faire : votre facture est en cours d'émission. Elle apparaîtra ici dans "
+        "quelques instants et un courriel vous préviendra dès qu'elle sera disponible."
     ),
     RequestState.INVOICED: (
         "Téléchargez votre facture dans « Historique des adhésions » "

@@ -166,7 +166,8 @@ def request_password_reset(rt: Runtime, email: str, source_ip: str = "") -> None
             or not within_limit(rt, f"reset#{email[:254]}", RESET_LINKS_PER_ADDRESS, RESET_WINDOW, now):
         record(rt, "password.reset_limited", actor=email[:254], ip=source_ip)
         return
-    tasks.enqueue(rt, tasks.Task(tasks.PASSWORD_RESET, email[:254], source_ip[:64]))
+    tasks.enqueue(rt, tasks.Task(tasks.PASSWORD_RESET, {"email": email[:254], "source_ip": source_ip[:64]}),
+                  inline_if_queue_fails=True)
 
 
 # A pending link is mailed again (rather than a new one made) while it has this long left.

@@ -59,7 +59,7 @@ from ..domain.errors import (
     ValidationError,
 )
 from ..domain.formatting import to_money
-from ..domain.model import MembershipStatus, Organisation, Role, last_validated
+from ..domain.model import Contact, MembershipStatus, Organisation, Role, last_validated
 from ..domain.season import CampaignOpening, renewal_year
 from ..domain.security import Session
 from ..runtime import Runtime
@@ -301,15 +301,20 @@ def _announce(rt: Runtime, org: Organisation, stored: StoredDocument) -> None:
 
 
 def ensure_announced(rt: Runtime, invoice_number: str) -> bool:
-    """Send the invoice's emails if the one to the billing address never reached the outbox
-    (a crash or an outage between the invoice and its emails); True when they were sent now."""
+    """Send the invoice's emails that never reached the outbox (a crash or an outage between the
+    invoice and its emails, or in the middle of them): the one to the billing address and each
+    contact's notice. True when something was missing and is now queued."""
     stored = rt.documents.by_number(invoice_number) if invoice_number else None
     if stored is None or stored.kind is not DocumentKind.INVOICE:
         return False
-    if rt.outbox.get(_payer_message_id(stored)) is not None:
+    org = _organisation(rt, stored.org_id)
+    payer = (stored.content.buyer.email or org.invoice_email).strip()
+    expected = ([_payer_message_id(stored)] if payer else []) + [
+        _notice_message_id(stored.content, c) for c in _notice_contacts(rt, org, payer)]
+    if all(rt.outbox.get(message_id) is not None for message_id in expected):
         return False
-    _announce(rt, _organisation(rt, stored.org_id), stored)
-    return rt.outbox.get(_payer_message_id(stored)) is not None
+    _announce(rt, org, stored)
+    return all(rt.outbox.get(message_id) is not None for message_id in expected)
 
 
 def _stored_pdf(rt: Runtime, stored: StoredDocument) -> bytes:
@@ -356,6 +361,17 @@ def _send_to_payer(rt: Runtime, org: Organisation, stored: StoredDocument) -> st
     return address
 
 
+def _notice_contacts(rt: Runtime, org: Organisation, skip: str) -> list[Contact]:
+    """The contacts told « Votre facture est disponible »: active ones, but whoever has the
+    billing address (``skip``), who gets the invoice itself."""
+    return [c for c in rt.contacts.for_organisation(org.org_id)
+            if c.active and c.role is Role.CONTACT and c.email.lower() != skip.lower()]
+
+
+def _notice_message_id(invoice: Invoice, contact: Contact) -> str:
+    return f"invoice.{invoice.number}.{contact.contact_id}"
+
+
 def _send_invoice_available(rt: Runtime, org: Organisation, invoice: Invoice, skip: str = "") -> None:
     """« Votre facture est disponible » to each active contact: a link to « Mes adhésions », never the PDF.
 
@@ -363,12 +379,11 @@ def _send_invoice_available(rt: Runtime, org: Organisation, invoice: Invoice, sk
     one email, not two. The outbox id is derived from the invoice and the contact: calling
     this again after a crash queues nothing twice and sends only what was still pending.
     """
-    contacts = [c for c in rt.contacts.for_organisation(org.org_id)
-                if c.active and c.role is Role.CONTACT and c.email.lower() != skip.lower()]
-    for contact in contacts:
+    for contact in _notice_contacts(rt, org, skip):
         try:
             send_email(rt, kind="invoice_available", template="invoice_available", recipients=[contact.email],
-                       message_id=f"invoice.{invoice.number}.{contact.contact_id}", contact=contact, organisation=org, invoice=invoice, totals=invoice.totals,
+                       message_id=_notice_message_id(invoice, contact), contact=contact, organisation=org,
+                       invoice=invoice, totals=invoice.totals,
                        link=f"{rt.config.base_url}{MEMBERSHIPS_PATH}")
         except Exception:  # the invoice is issued; a lost notice must not turn it into an error
             log.exception("invoice %s: notice to a contact not queued", invoice.number)

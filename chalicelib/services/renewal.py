@@ -58,7 +58,7 @@ from ..domain.renewal_request import (
 )
 from ..domain.season import CampaignOpening, campaign_opens_on, renewal_year
 from ..runtime import Runtime
-from . import documents
+from . import documents, tasks
 from .audit import record
 from .mail import send_email
 
@@ -233,8 +233,29 @@ def submit_renewal_request(rt: Runtime, org_id: str, contact_id: str, answers: d
         record(rt, "organisation.billing_updated", actor=contact.contact_id, target=org_id, org_id=org_id,
                before=_billing_dict(BillingDetails.of(org)), after=_billing_dict(submission.billing),
                request=stored.reference)
-    _send_submission_emails(rt, stored, contact)
-    return SubmitResult(_entered(rt, None, stored), True)
+    # The invoice and the emails come after the answer (a task): the member waits for no PDF.
+    tasks.enqueue(rt, tasks.Task(tasks.AFTER_SUBMIT, {"org_id": org_id, "year": stored.year,
+                                                      "contact_id": contact.contact_id, "attempt": stored.attempt}),
+                  inline_if_queue_fails=True)
+    if rt.config.tasks_inline:  # done already: show the request as the task left it
+        stored = rt.renewals.latest(org_id, stored.year) or stored
+    return SubmitResult(stored, True)
+
+
+def after_submit(rt: Runtime, org_id: str, year: int, contact_id: str, attempt: int | None = None) -> None:
+    """The task after « Enregistrer ma demande »: issue the invoice if the request needs nothing
+    more, then mail the submitter, the other contacts and staff — so that the emails describe
+    the request as it ends up (« Facturée », with the invoice). Idempotent: run again after a
+    crash, it finds the invoice issued and the emails already in the outbox (fixed ids). An email
+    that cannot be queued raises, so that the task is delivered again."""
+    request = rt.renewals.latest(org_id, year)
+    if request is None or (attempt is not None and request.attempt != attempt):
+        return  # cancelled and submitted again meanwhile: that request has its own task
+    submitter = rt.contacts.get(contact_id)
+    if request.state is RequestState.READY_TO_INVOICE:
+        request = _entered(rt, None, request)
+    if submitter is not None:
+        _send_submission_emails(rt, request, submitter, strict=True)
 
 
 def check_renewal_request(rt: Runtime, org_id: str, contact_id: str,
@@ -516,8 +537,9 @@ def _contact_emails(rt: Runtime, org_id: str, exclude: str = "") -> list[tuple[C
 
 
 def _email(rt: Runtime, request: RenewalRequest, kind: str, suffix: str, recipients, *, template: str,
-           **context) -> None:
-    """Queue one email per recipient (an address, or a (contact, address) pair); never raise."""
+           strict: bool = False, **context) -> None:
+    """Queue one email per recipient (an address, or a (contact, address) pair); never raise,
+    unless ``strict`` (a task, which is delivered again when it raises)."""
     for recipient in recipients:
         contact, address = recipient if isinstance(recipient, tuple) else (None, recipient)
         if not address:
@@ -530,16 +552,18 @@ def _email(rt: Runtime, request: RenewalRequest, kind: str, suffix: str, recipie
                 request=request, contact=contact, link=rt.config.base_url + MEMBERSHIPS_PATH, **context,
             )
         except Exception:  # the request is saved: a lost email is logged, never an error page
+            if strict:
+                raise
             log.exception("renewal email %s for %s not queued", kind, request.reference)
 
 
-def _send_submission_emails(rt: Runtime, request: RenewalRequest, submitter: Contact) -> None:
+def _send_submission_emails(rt: Runtime, request: RenewalRequest, submitter: Contact, strict: bool = False) -> None:
     _email(rt, request, "confirmation", "confirmation", [(submitter, submitter.email)],
-           template="renewal_confirmation")
+           template="renewal_confirmation", strict=strict)
     _email(rt, request, "copy", "copy", _contact_emails(rt, request.org_id, exclude=submitter.contact_id),
-           template="renewal_copy")
+           template="renewal_copy", strict=strict)
     _email(rt, request, "staff", "staff", [rt.association().staff_notification_email],
-           template="renewal_staff")
+           template="renewal_staff", strict=strict)
 
 
 def _forget_file(rt: Runtime, key: str) -> None:

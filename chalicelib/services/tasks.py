@@ -11,43 +11,55 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-PASSWORD_RESET = "password_reset"
+PASSWORD_RESET = "password_reset"  # args: email, source_ip
+AFTER_SUBMIT = "after_submit"  # args: org_id, year, contact_id, attempt
 
 
 @dataclass(frozen=True)
 class Task:
     kind: str
-    email: str = ""
-    source_ip: str = ""
+    args: dict = field(default_factory=dict)  # JSON values only
 
     def dumps(self) -> str:
-        return json.dumps({"kind": self.kind, "email": self.email, "source_ip": self.source_ip})
+        return json.dumps({"kind": self.kind, "args": self.args})
 
     @classmethod
     def loads(cls, body: str) -> Task:
         data = json.loads(body)
-        return cls(str(data["kind"]), str(data.get("email", "")), str(data.get("source_ip", "")))
+        return cls(str(data["kind"]), dict(data.get("args") or {}))
 
 
-def enqueue(rt: Runtime, task: Task) -> None:
+def enqueue(rt: Runtime, task: Task, *, inline_if_queue_fails: bool = False) -> None:
+    """Queue ``task`` (or do it now with ``tasks_inline``). ``inline_if_queue_fails``: if SQS
+    refuses it, do it in this request rather than lose it (slower, never lost)."""
     if rt.config.tasks_inline:
         run(rt, task)
-    else:
+        return
+    try:
         rt.task_queue.send_many([task.dumps()])
+    except Exception:
+        if not inline_if_queue_fails:
+            raise
+        log.exception("task %s not queued: done in the request instead", task.kind)
+        run(rt, task)
 
 
 def run(rt: Runtime, task: Task) -> None:
     """Do one task; raise to have it delivered again."""
-    from . import auth
+    from . import auth, renewal
 
     if task.kind == PASSWORD_RESET:
-        auth.send_reset_link(rt, task.email, task.source_ip)
+        auth.send_reset_link(rt, str(task.args["email"]), str(task.args.get("source_ip", "")))
+    elif task.kind == AFTER_SUBMIT:
+        a = task.args
+        renewal.after_submit(rt, str(a["org_id"]), int(a["year"]), str(a["contact_id"]),
+                             int(a["attempt"]) if a.get("attempt") is not None else None)
     else:
         log.error("unknown task %r dropped", task.kind)
 

@@ -268,7 +268,7 @@ def test_the_request_only_queues_a_task_whatever_the_address(browser, rt, monkey
         assert _request_link(browser, email).status_code == 200
     assert looked_up == [] and sent_emails() == []
     bodies = [m.body for m in rt.task_queue.receive(max_messages=10)]
-    assert sorted(tasks.Task.loads(b).email for b in bodies) == sorted([MEMBER, "personne@inconnu.example"])
+    assert sorted(tasks.Task.loads(b).args["email"] for b in bodies) == sorted([MEMBER, "personne@inconnu.example"])
     for body in bodies:
         tasks.process(rt, body)
     assert [m.recipients for m in sent_emails()] == [(MEMBER,)]
