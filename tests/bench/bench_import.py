@@ -13,7 +13,7 @@ Each measure runs in a fresh interpreter, as a Lambda cold start does:
   ships no bytecode (Lambda cannot write it either: every cold start compiles them);
 - peak memory per function = the resident size after ``import app`` (no AWS stand-in loaded)
   + what the function's work adds on top (measured in a process with moto, from the peak
-  reset just before the work: argon2's 64 MiB, a PDF render, a campaign chunk…).
+  reset just before the work: argon2's 19 MiB, a PDF render, a campaign chunk…).
 
 The memory figures are compared with ``lambda_memory_size`` in ``.chalice/config.json``:
 the target keeps a third of the configured memory free. Memory above the need is chosen for
@@ -146,7 +146,7 @@ def _work(functions: list[str]) -> dict:
             before = _reset_peak()
             if function == "api_handler":
                 browser = Browser(client)
-                assert browser.login("m.lefevre@montclair.example").status_code == 303  # argon2id, 64 MiB
+                assert browser.login("m.lefevre@montclair.example").status_code == 303  # argon2id, 19 MiB
                 assert browser.get("/mon-compte/adhesions").status_code == 200
                 quote = browser.post("/mon-compte/devis", {})  # a PDF rendered by WeasyPrint
                 assert quote.status_code in (302, 303), quote.status_code

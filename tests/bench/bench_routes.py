@@ -8,7 +8,7 @@ from tests.bench.common import DynamoCounter, Figure, median, percentile
 ROUNDS = 40
 
 
-def _measure(name, fn, counter, rounds, *, ddb_target=None, forbid_scan=True):
+def _measure(name, fn, counter, rounds, *, ddb_target=None, forbid_scan=True, p50_target=None):
     times, requests, scans = [], [], 0
     for _ in range(rounds):
         counter.reset()
@@ -18,7 +18,7 @@ def _measure(name, fn, counter, rounds, *, ddb_target=None, forbid_scan=True):
         requests.append(counter.total)
         scans += counter.calls.get("Scan", 0)
     figures = [
-        Figure(f"{name} p50", round(median(times), 2), "ms"),
+        Figure(f"{name} p50", round(median(times), 2), "ms", p50_target),
         Figure(f"{name} p95", round(percentile(times, 95), 2), "ms"),
         Figure(f"{name} DynamoDB requests", max(requests), "requests/request", ddb_target),
     ]
@@ -50,7 +50,7 @@ def run(quick: bool = False) -> list[Figure]:
             response = browser.post("/connexion", {"email": "m.lefevre@montclair.example", "password": DEMO_PASSWORD})
             assert response.status_code == 303, response.status_code
 
-        figures += _measure("login (POST /connexion)", login, counter, max(rounds // 4, 4))
+        figures += _measure("login (POST /connexion)", login, counter, max(rounds // 4, 4), p50_target=60)
         browser.login("m.lefevre@montclair.example")
 
         def memberships():
@@ -63,7 +63,49 @@ def run(quick: bool = False) -> list[Figure]:
 
         figures += _measure("« Mon compte »", account, counter, rounds)
         figures += _reset_timing(rt, Browser(client), rounds)
+        figures += _submit_timing(rt, Browser(client, rt), rounds)
     return figures
+
+
+DURAND_ANSWERS = {
+    "tier_choice": "confirm", "payment_method": "virement", "wait_for_purchase_order": "no",
+    "address_line1": "ZA des Grands Champs, 8 rue des Artisans", "postcode": "35000", "city": "Rennes",
+    "siret": "48312345600027", "invoice_email": "compta@paysages-durand.example", "etape": "enregistrer",
+}
+
+
+def _submit_timing(rt, browser, rounds: int) -> list[Figure]:
+    """« Enregistrer ma demande » (POST, after the recap), through the real queue: the answer
+    comes once the request is saved; the invoice and the emails are the task's (not timed).
+    Each round cancels the request (before its invoice) so the next one saves a new attempt."""
+    from dataclasses import replace
+
+    from chalicelib.services import renewal
+
+    real_config = rt.config
+    rt.config = replace(real_config, tasks_inline=False)
+    times = []
+    try:
+        browser.login("n.durand@paysages-durand.example")
+        form = "/mon-compte/adhesions/renouveler"
+        if browser.get(form).status_code != 200:
+            return [Figure("« Enregistrer ma demande » p50", 0, "ms", 60, note="no open season today: not measured")]
+        member = rt.contacts.find_by_email("n.durand@paysages-durand.example").contact_id
+        for _ in range(max(rounds, 10)):
+            browser.get(form)
+            start = time.perf_counter()
+            response = browser.post(form, DURAND_ANSWERS)
+            times.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 303, response.status_code
+            year = max(r.year for r in rt.renewals.for_organisation("org-durand"))
+            renewal.cancel_by_member(rt, "org-durand", member, year)
+        while received := rt.task_queue.receive(max_messages=10):  # the tasks of cancelled requests
+            for message in received:
+                rt.task_queue.delete(message.receipt)
+    finally:
+        rt.config = real_config
+    return [Figure("« Enregistrer ma demande » p50", round(median(times), 2), "ms", 60,
+                   note="server time in-process, invoice and emails after the answer")]
 
 
 def _reset_timing(rt, browser, rounds: int) -> list[Figure]:
@@ -114,4 +156,5 @@ def argon2_figures(quick: bool = False) -> list[Figure]:
         start = time.perf_counter()
         hasher.verify(stored, "Tilleul-Platane-Erable-2026")
         times.append((time.perf_counter() - start) * 1000)
-    return [Figure("argon2id verify (t=3, m=64 MiB, p=4)", round(median(times), 1), "ms", note="OWASP minimum m=19 MiB, t=2")]
+    return [Figure("argon2id verify (t=2, m=19 MiB, p=1)", round(median(times), 1), "ms",
+                   note="OWASP's recommended parameters")]
