@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import cached_property
 
-
 TIME_COST = 2
 MEMORY_KIB = 19 * 1024
 PARALLELISM = 1
