@@ -67,11 +67,15 @@ FUNCTIONS: dict[str, Access] = {
         bucket_write=(DOCUMENTS,),
         send_email=True,
     ),
-    # Work queued by a request and done after its answer: « Mot de passe oublié »'s link (the
-    # contact looked up, a token stored or the pending one's email sent again, the journal).
+    # Work queued by a request or a function and done after the answer (services/tasks.py):
+    # « Mot de passe oublié »'s link (the contact looked up, a token stored or the pending one's
+    # email sent again); after « Enregistrer ma demande », the invoice (series, record, PDF
+    # upload, the request marked invoiced) and the emails; a quote prepared ahead of the click.
     "process_task": Access(
-        tables=("reset_tokens", "outbox", "audit"),
-        read_tables=("settings", "contacts"),
+        tables=("reset_tokens", "outbox", "audit", "renewal_requests", "documents", "document_counters"),
+        read_tables=("settings", "contacts", "organisations", "memberships", "tariffs", "payment_totals"),
+        bucket_read=(DOCUMENTS,),
+        bucket_write=(DOCUMENTS,),
         send_email=True,
     ),
     # Daily: opens the campaign on its date, records the run, queues one message per chunk of
@@ -89,6 +93,6 @@ FUNCTIONS: dict[str, Access] = {
         read_tables=("settings", "organisations", "contacts", "memberships", "tariffs", "renewal_requests",
                      "documents", "payment_totals"),
         send_email=True,
-        send_to_queues=("campaign",),
+        send_to_queues=("campaign", "tasks"),  # the rest of a chunk; the quotes to prepare
     ),
 }

@@ -201,6 +201,9 @@ def load_demo(rt: Runtime) -> list[tuple[str, str, str]]:
     through the app's own services: Ville de Grand-Port's awaits its purchase order, the
     Val Fleuri's is invoiced, the Fédération's is paid (invoice, payment, certificate).
     """
+    # The demo's requests follow each other on a clock of their own: their tasks (invoice,
+    # emails) are done at once, not left to the queue's consumer.
+    rt = dataclasses.replace(rt, config=dataclasses.replace(rt.config, tasks_inline=True))
     season = open_season(rt)
     logins = load_demo_data(rt, base_year=season - 1)
     load_demo_requests(rt, season - 1)

@@ -22,6 +22,7 @@ from ..domain.members import (
 from ..domain.model import Category, Contact, Membership, Organisation, Role, last_validated
 from ..domain.validation import fold
 from ..runtime import Runtime
+from . import tasks
 from .audit import record
 from .auth import issue_password_link
 from .mail import send_email
@@ -142,6 +143,8 @@ def update_organisation(rt: Runtime, actor: str, org_id: str, values: Mapping[st
         rt.organisations.update(after)
         record(rt, "organisation.updated", actor=actor, target=after.name, org_id=org_id,
                before={k: v[0] for k, v in diff.items()}, after={k: v[1] for k, v in diff.items()})
+        if after.active:
+            tasks.prepare_quotes(rt, [org_id])  # the quote with the new details, made now
     return after
 
 

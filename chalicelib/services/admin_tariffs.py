@@ -26,6 +26,7 @@ from ..domain.tariffs import (
 )
 from ..domain.validation import FormChecker, check_year, clean_text
 from ..runtime import Runtime
+from . import tasks
 from .audit import record
 
 log = logging.getLogger(__name__)
@@ -125,14 +126,27 @@ def _apply(rt: Runtime, year: int, change) -> tuple[str, tuple[Tier, ...], tuple
     if draft is not None:
         rt.tariff_versions.save_draft(draft, after)
         return "draft", before, after
-    old = {t.code: t for t in before}
     new = {t.code: t for t in after}
-    for code in old.keys() - new.keys():
-        rt.tariffs.delete_tier(year, code)
-    for code, tier in new.items():
-        if old.get(code) != tier:
-            rt.tariffs.save_tier(year, tier)
+    changed = _changed_codes(before, after)
+    for code in changed:
+        if code in new:
+            rt.tariffs.save_tier(year, new[code])
+        else:
+            rt.tariffs.delete_tier(year, code)
+    _prepare_quotes(rt, changed)
     return "live", before, after
+
+
+def _changed_codes(before: tuple[Tier, ...], after: tuple[Tier, ...]) -> set[str]:
+    old, new = {t.code: t for t in before}, {t.code: t for t in after}
+    return {code for code in old.keys() | new.keys() if old.get(code) != new.get(code)}
+
+
+def _prepare_quotes(rt: Runtime, tier_codes: set[str] | None = None) -> None:
+    """The quotes at the grid's new prices, made now (tasks) rather than on each member's click:
+    for the organisations on a changed tier (every active one when ``tier_codes`` is None)."""
+    orgs = [o for o in rt.organisations.all() if o.active and (tier_codes is None or o.current_tier in tier_codes)]
+    tasks.prepare_quotes(rt, [o.org_id for o in orgs])
 
 
 def _tier_values(tier: Tier | None) -> dict:
@@ -223,6 +237,7 @@ def publish_version(rt: Runtime, actor: str, year: str | int) -> None:
         raise ConcurrentUpdate("La grille a été modifiée entre-temps. Rechargez la page et recommencez.") from None
     record(rt, "tariff.version_published", actor=actor, target=f"{year} v{draft.version}", year=year,
            before={t.code: str(t.amount) for t in live}, after={t.code: str(t.amount) for t in draft.tiers})
+    _prepare_quotes(rt, _changed_codes(live, draft.tiers))
 
 
 def discard_version(rt: Runtime, actor: str, year: str | int) -> None:

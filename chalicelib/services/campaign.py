@@ -77,7 +77,7 @@ from ..domain.renewal import RequestState
 from ..domain.renewal_request import RenewalRequest
 from ..domain.season import CampaignOpening, campaign_opens_on
 from ..runtime import PARIS, Runtime
-from . import audit, mail
+from . import audit, mail, tasks
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,7 @@ class _Chunk:
         self.deadline = rt.clock() + timedelta(seconds=rt.config.campaign_work_seconds)
         self.result = ChunkResult()
         self._grid: TariffGrid | None = None
+        self.notified: set[str] = set()  # organisations sent the notice by this run
 
     def run(self) -> ChunkResult:
         rt, message = self.rt, self.message
@@ -251,6 +252,9 @@ class _Chunk:
             except Exception:  # one organisation's bad data must not hold back the others
                 log.exception("campaign %s: organisation %s failed", self.season, org_id)
                 self.result.failed.append(org_id)
+        # The quote the notice invites to get is made now, by tasks (« Éditer un devis » then
+        # serves it without rendering anything); one that fails is simply made on the click.
+        tasks.prepare_quotes(rt, sorted(self.notified))
         if self.result.failed:
             # The SQS message is then delivered again (the ledger skips what was sent) and, if
             # it keeps failing, ends in the dead-letter queue where someone looks at it.
@@ -299,6 +303,8 @@ class _Chunk:
             for contact, entry in pending:
                 if self._send_once(org, kind, contact, context, attempt=entry.attempts + 1 if entry else 1):
                     self.result.sent[kind.value] += 1
+                    if kind is MessageKind.NOTICE:
+                        self.notified.add(org.org_id)
 
     def _context(self, kind: MessageKind, org: Organisation, memberships: list[Membership],
                  request: RenewalRequest | None, unpaid: list[Invoice]) -> dict | None:

@@ -255,6 +255,16 @@ def get_or_create_quote(rt: Runtime, org_id: str, year: int | None = None) -> Qu
     return stored.content
 
 
+def prepare_quote(rt: Runtime, org_id: str) -> Quote | None:
+    """Make the organisation's quote ahead of « Éditer un devis » (a task: after the campaign
+    notice, a published tariff grid, a billing change); None when there is none to make. The
+    click then finds it by its fingerprint and renders nothing."""
+    try:
+        return get_or_create_quote(rt, org_id)
+    except (NoQuote, OrganisationInactive, NotFound):
+        return None
+
+
 # --- invoices and credit notes ---------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 PASSWORD_RESET = "password_reset"  # args: email, source_ip
 AFTER_SUBMIT = "after_submit"  # args: org_id, year, contact_id, attempt
+PREPARE_QUOTE = "prepare_quote"  # args: org_id
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,24 @@ def enqueue(rt: Runtime, task: Task, *, inline_if_queue_fails: bool = False) -> 
         run(rt, task)
 
 
+def prepare_quotes(rt: Runtime, org_ids: list[str]) -> None:
+    """Queue the making of each organisation's quote for the coming season; never raises (a
+    quote not prepared is made when the member asks for it)."""
+    if not org_ids:
+        return
+    try:
+        if rt.config.tasks_inline:
+            for org_id in org_ids:
+                run(rt, Task(PREPARE_QUOTE, {"org_id": org_id}))
+        else:
+            rt.task_queue.send_many([Task(PREPARE_QUOTE, {"org_id": org_id}).dumps() for org_id in org_ids])
+    except Exception:
+        log.exception("%s quote(s) not prepared: they will be made on the member's click", len(org_ids))
+
+
 def run(rt: Runtime, task: Task) -> None:
     """Do one task; raise to have it delivered again."""
-    from . import auth, renewal
+    from . import auth, documents, renewal
 
     if task.kind == PASSWORD_RESET:
         auth.send_reset_link(rt, str(task.args["email"]), str(task.args.get("source_ip", "")))
@@ -60,6 +76,8 @@ def run(rt: Runtime, task: Task) -> None:
         a = task.args
         renewal.after_submit(rt, str(a["org_id"]), int(a["year"]), str(a["contact_id"]),
                              int(a["attempt"]) if a.get("attempt") is not None else None)
+    elif task.kind == PREPARE_QUOTE:
+        documents.prepare_quote(rt, str(task.args["org_id"]))
     else:
         log.error("unknown task %r dropped", task.kind)
 

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from chalicelib.local.demo import tier_amount
 from tests.e2e.conftest import E2E_SEASON
-from tests.e2e.test_member_journey import login
+from tests.e2e.test_member_journey import login, wait_for_mail
 
 MEMBER = "n.durand@paysages-durand.example"
 STAFF = "equipe@cite-verte.example"
@@ -37,9 +37,8 @@ def download(page, click) -> bytes:
 
 def mailbox_message(page, url: str, recipient: str, subject: str):
     """Open the newest message to ``recipient`` whose subject matches, in the local mailbox."""
-    page.goto(url + "/_dev/courriels")
     row = page.get_by_role("row").filter(has_text=recipient).filter(has_text=re.compile(subject)).first
-    expect(row).to_be_visible()
+    wait_for_mail(page, url, row)
     row.get_by_role("link").click()
 
 
