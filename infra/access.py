@@ -60,11 +60,12 @@ FUNCTIONS: dict[str, Access] = {
     # settings save or document, always before an invoice can be pending;
     # then the reconciler (services/reconcile.py): a fully paid invoice settles (request PAID,
     # membership PAID, certificate, « Paiement reçu »), and lost invoice emails are sent.
+    # The reconciler also lists purchase-order files and deletes those no request holds.
     "issue_pending_invoices": Access(
         tables=("renewal_requests", "documents", "document_counters", "outbox", "audit", "memberships"),
         read_tables=("settings", "organisations", "contacts", "payment_totals"),
-        bucket_read=(DOCUMENTS,),
-        bucket_write=(DOCUMENTS,),
+        bucket_read=(DOCUMENTS, PURCHASE_ORDERS),
+        bucket_write=(DOCUMENTS, PURCHASE_ORDERS),
         send_email=True,
     ),
     # Work queued by a request or a function and done after the answer (services/tasks.py):

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from ..domain.renewal import RequestState
 from ..runtime import Runtime
-from . import documents, payments
+from . import documents, payments, renewal
 
 log = logging.getLogger(__name__)
 
@@ -57,4 +57,8 @@ def reconcile(rt: Runtime, seasons: tuple[int, ...] = ()) -> dict[str, int]:
             except Exception:
                 log.exception("request %s: follow-ups not finished, next run tries again", request.reference)
     done["orphan_uploads_removed"] += documents.remove_orphan_uploads(rt)
+    try:
+        done["orphan_purchase_orders_removed"] += renewal.remove_orphan_purchase_orders(rt)
+    except Exception:
+        log.exception("purchase-order sweep failed; next run tries again")
     return dict(done)

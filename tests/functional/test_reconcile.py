@@ -157,3 +157,56 @@ def test_paid_with_its_certificate_but_no_email_gets_the_email(rt, staff, monkey
     assert jobs.issue_pending_invoices(rt)["paid_finished"] == 1
     assert len([m for m in sent_emails() if m.subject == PAID_SUBJECT]) == 3
     assert len([d for d in rt.documents.for_organisation(MONTCLAIR) if d.kind is DocumentKind.CERTIFICATE]) == 1
+
+
+# --- purchase-order files --------------------------------------------------------------------
+
+PO_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def po_keys(rt):
+    from datetime import datetime, timedelta, timezone
+
+    return rt.storage.older_than("purchase-orders/", datetime.now(timezone.utc) + timedelta(days=1))
+
+
+def awaiting_po(rt):
+    member = rt.contacts.find_by_email("m.lefevre@montclair.example").contact_id
+    return renewal.submit_renewal_request(rt, MONTCLAIR, member, answers()).request, member
+
+
+def test_a_purchase_order_file_whose_request_was_never_written_is_swept(rt, staff, clock, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    _, member = awaiting_po(rt)
+    real_change = renewal._change
+
+    def dies(*args, **kwargs):
+        raise SystemExit("the function died between the upload and the request write")
+
+    monkeypatch.setattr(renewal, "_change", dies)
+    with pytest.raises(SystemExit):
+        renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id=member, number="EJ-2027-77", pdf=PO_PDF)
+    [orphan] = po_keys(rt)
+    monkeypatch.setattr(renewal, "_change", real_change)
+    kept = renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id=member, number="EJ-2027-77", pdf=PO_PDF).purchase_order_file
+    assert jobs.issue_pending_invoices(rt).get("orphan_purchase_orders_removed", 0) == 0  # too recent
+    clock.now = datetime.now(timezone.utc) + timedelta(hours=2)
+    assert jobs.issue_pending_invoices(rt)["orphan_purchase_orders_removed"] == 1
+    assert po_keys(rt) == [kept]
+
+
+def test_a_lost_answer_keeps_the_file_the_request_holds(rt, staff, monkeypatch):
+    _, member = awaiting_po(rt)
+    real_change = renewal._change
+
+    def answer_lost(*args, **kwargs):
+        real_change(*args, **kwargs)
+        raise ConnectionError("the write went through; its answer was lost")
+
+    monkeypatch.setattr(renewal, "_change", answer_lost)
+    with pytest.raises(ConnectionError):
+        renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id=member, number="EJ-2027-77", pdf=PO_PDF)
+    held = rt.renewals.latest(MONTCLAIR, 2027).purchase_order_file
+    assert held and po_keys(rt) == [held]
+    assert rt.storage.get(held) == PO_PDF
