@@ -25,11 +25,11 @@ OPENING = datetime(2026, 12, 1, 5, 0, tzinfo=timezone.utc)
 
 
 def _fresh_runtime():
+    from dataclasses import replace
+
     from chalicelib.adapters.local_aws import create_resources, delete_tables
     from chalicelib.config import get_config
     from chalicelib.runtime import Runtime, set_runtime, utc_now
-
-    from dataclasses import replace
 
     # As deployed: the quotes the notice prepares are tasks for another function, queued here
     # (the SQS calls are timed; the renders are process_task's, outside the campaign's figures).
