@@ -377,7 +377,7 @@ def invoice_failed(member, rt, monkeypatch):
 
 
 def test_staff_issue_an_invoice_the_automatic_issue_missed(staff, invoice_failed, rt):
-    assert member_state(invoice_failed) == "Prête à facturer"
+    assert member_state(invoice_failed) == "Facture en cours d'émission"
     staff.get(MONTCLAIR)
     assert "Émettre la facture (742,00" in plain(staff.text())
     text = follow(staff, staff.post(f"{MONTCLAIR}/facture", {}))
