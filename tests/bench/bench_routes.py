@@ -8,25 +8,6 @@ from tests.bench.common import DynamoCounter, Figure, median, percentile
 ROUNDS = 40
 
 
-def _measure(name, fn, counter, rounds, *, ddb_target=None, forbid_scan=True, p50_target=None):
-    times, requests, scans = [], [], 0
-    for _ in range(rounds):
-        counter.reset()
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-        requests.append(counter.total)
-        scans += counter.calls.get("Scan", 0)
-    figures = [
-        Figure(f"{name} p50", round(median(times), 2), "ms", p50_target),
-        Figure(f"{name} p95", round(percentile(times, 95), 2), "ms"),
-        Figure(f"{name} DynamoDB requests", max(requests), "requests/request", ddb_target),
-    ]
-    if forbid_scan:
-        figures.append(Figure(f"{name} Scan calls", scans, "scans", 0))
-    return figures
-
-
 READS = {"GetItem", "Query", "BatchGetItem", "Scan"}
 FLOOR_RATIO = 1.5
 
@@ -48,9 +29,10 @@ def _floor(fn, counter):
     return bare
 
 
-def _measure_with_floor(name, fn, counter, rounds, *, ddb_target=None, p50_target=None):
-    """Route and floor timed in the same loop, interleaved; their ratio against ``FLOOR_RATIO``."""
-    bare = _floor(fn, counter)
+def _measure(name, fn, counter, rounds, *, ddb_target=None, p50_target=None, with_floor=False):
+    """p50/p95, DynamoDB requests and Scans of a route; ``with_floor``: its floor timed in the
+    same loop, interleaved, and their ratio against ``FLOOR_RATIO``."""
+    bare = _floor(fn, counter) if with_floor else None
     times, floors, requests, scans = [], [], [], 0
     for _ in range(rounds):
         counter.reset()
@@ -59,14 +41,19 @@ def _measure_with_floor(name, fn, counter, rounds, *, ddb_target=None, p50_targe
         times.append((time.perf_counter() - start) * 1000)
         requests.append(counter.total)
         scans += counter.calls.get("Scan", 0)
-        start = time.perf_counter()
-        bare()
-        floors.append((time.perf_counter() - start) * 1000)
-    ratio = median(times) / median(floors) if median(floors) else float("nan")
-    return [
+        if bare is not None:
+            start = time.perf_counter()
+            bare()
+            floors.append((time.perf_counter() - start) * 1000)
+    figures = [
         Figure(f"{name} p50", round(median(times), 2), "ms", p50_target),
-        Figure(f"{name} floor p50 (its DynamoDB reads alone)", round(median(floors), 2), "ms"),
-        Figure(f"{name} ratio to its floor", round(ratio, 2), "×", FLOOR_RATIO),
+        Figure(f"{name} p95", round(percentile(times, 95), 2), "ms"),
+    ]
+    if floors:
+        ratio = median(times) / median(floors) if median(floors) else float("nan")
+        figures += [Figure(f"{name} floor p50 (its DynamoDB reads alone)", round(median(floors), 2), "ms"),
+                    Figure(f"{name} ratio to its floor", round(ratio, 2), "×", FLOOR_RATIO)]
+    return figures + [
         Figure(f"{name} DynamoDB requests", max(requests), "requests/request", ddb_target),
         Figure(f"{name} Scan calls", scans, "scans", 0),
     ]
@@ -101,12 +88,12 @@ def run(quick: bool = False) -> list[Figure]:
         def memberships():
             assert browser.get("/mon-compte/adhesions").status_code == 200
 
-        figures += _measure_with_floor("« Mes adhésions »", memberships, counter, rounds, ddb_target=4)
+        figures += _measure("« Mes adhésions »", memberships, counter, rounds, ddb_target=4, with_floor=True)
 
         def account():
             assert browser.get("/mon-compte").status_code == 200
 
-        figures += _measure_with_floor("« Mon compte »", account, counter, rounds)
+        figures += _measure("« Mon compte »", account, counter, rounds, with_floor=True)
 
         from chalicelib.services import documents
         if documents.prepare_quote(rt, "org-montclair") is not None:  # as the campaign notice does
@@ -114,7 +101,8 @@ def run(quick: bool = False) -> list[Figure]:
             def quote():
                 assert browser.post("/mon-compte/devis", {}).status_code == 303
 
-            figures += _measure_with_floor("« Éditer un devis » (prepared)", quote, counter, rounds, p50_target=40)
+            figures += _measure("« Éditer un devis » (prepared)", quote, counter, rounds, p50_target=40,
+                                with_floor=True)
         figures += _reset_timing(rt, Browser(client), rounds)
         figures += _submit_timing(rt, Browser(client, rt), rounds)
     return figures
