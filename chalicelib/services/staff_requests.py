@@ -24,6 +24,7 @@ from decimal import Decimal
 from ..domain.campaign import campaign_season
 from ..domain.documents import CreditNote, DocumentKind, StoredDocument
 from ..domain.errors import DomainError, NotFound, ValidationError
+from ..domain.formatting import format_eur
 from ..domain.model import Category, Organisation, Tier
 from ..domain.payments import Payment, settles
 from ..domain.renewal import OPEN_STATES, RequestEvent, RequestState, allowed_events
@@ -154,6 +155,22 @@ class RequestDetail:
     tiers: list[Tier]  # the category's tiers of the season, for a tier decision
     actions: frozenset[str]  # TIER, PURCHASE_ORDER, INVOICE, PAYMENT, CANCEL: what the state allows
     names: dict[str, str]  # history author id → name
+
+    @property
+    def invoice(self) -> StoredDocument | None:
+        number = self.request.invoice_number
+        return next((d for d in self.documents if d.kind is DocumentKind.INVOICE and d.number == number), None)
+
+    def outcome(self) -> str:
+        """What a staff action on the request caused, for its success message: the invoice it
+        led to and where it went (« La facture FAC-… a été émise et envoyée à … »)."""
+        invoice = self.invoice
+        if invoice is None or self.request.state is not RequestState.INVOICED:
+            return ""
+        payer = invoice.content.buyer.email or (self.organisation.invoice_email if self.organisation else "")
+        sent = f" et envoyée à {payer}" if payer else ""
+        return (f"La facture {invoice.number} ({format_eur(invoice.total)}) a été émise{sent} ; "
+                "les contacts de la structure en ont été prévenus par courriel.")
 
     @property
     def credit_note(self) -> StoredDocument | None:

@@ -71,14 +71,21 @@ def request_queue():
 # --- one request -----------------------------------------------------------------------
 
 
+# Actions whose success may have issued the invoice: their message says which and where it went.
+CAUSE_AN_INVOICE = {"bon-de-commande", "tranche-decidee", "facture-emise"}
+
+
 def _detail_page(ctx, org_id: str, year: int, *, errors=None, values=None, failed: str = "", message: str = "",
                  status: int = 200):
     detail = staff_requests.request_detail(ctx.rt, org_id, year)
     values = dict(values or {})
     if not is_payment_id(values.get("payment_id", "")):
         values["payment_id"] = ctx.rt.id_factory()  # one id per form shown: a double submit records once
+    done = notice(ctx)
+    if done and ctx.query("fait", 40) in CAUSE_AN_INVOICE:
+        done = f"{done} {detail.outcome()}".strip()
     return render(ctx, "admin/request.html", status=status, view=detail, r=detail.request,
-                  errors=errors or {}, values=values, failed=failed, message=message, notice=notice(ctx),
+                  errors=errors or {}, values=values, failed=failed, message=message, notice=done,
                   methods=list(PAYMENT_METHOD_LABELS.items()), history_labels=staff_requests.HISTORY_LABELS,
                   today=ctx.rt.today().isoformat())
 
