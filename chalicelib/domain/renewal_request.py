@@ -170,6 +170,19 @@ class RenewalRequest:
         """The member asked us to wait for a purchase order and none has come yet."""
         return self.wait_for_purchase_order and not self.purchase_order_given
 
+    def already_done(self, event: RequestEvent) -> str:
+        """When ``event`` is refused because it already happened (a second click, a retry after
+        an error whose action did complete): what is already the case, in French; else ""."""
+        happened = {entry.action for entry in self.history}
+        if event is RequestEvent.INVOICE_ISSUED and self.invoice_number:
+            return f"La facture {self.invoice_number} est déjà émise : rien n'a été refait."
+        if event is RequestEvent.CANCEL and self.state is RequestState.CANCELLED:
+            return "La demande est déjà annulée : rien n'a été refait."
+        if event in (RequestEvent.TIER_ACCEPTED, RequestEvent.TIER_REFUSED) and \
+                happened & {RequestEvent.TIER_ACCEPTED.value, RequestEvent.TIER_REFUSED.value}:
+            return f"La tranche est déjà décidée ({self.tier_label}) : rien n'a été refait."
+        return ""  # a purchase order after the invoice is a real refusal: it can no longer change
+
     @property
     def accepts_purchase_order_from_member(self) -> bool:
         """« Mes adhésions » offers the purchase-order form only while one is awaited."""

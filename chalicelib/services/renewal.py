@@ -441,8 +441,10 @@ def cancel_by_member(rt: Runtime, org_id: str, contact_id: str, year: int) -> Re
     (audited; staff are told). Once invoiced, only staff cancel it, with a credit note."""
     _, contact = _member(rt, org_id, contact_id)
     current = rt.renewals.latest(org_id, year)
-    if current is None or current.state is RequestState.CANCELLED:
+    if current is None:
         raise NotFound("Aucune demande en cours pour cette année.")
+    if current.state is RequestState.CANCELLED:
+        return current  # pressed again, or a retry after an error: already done, nothing more sent
     cancelled = cancel_request(rt, org_id, year, cancelled_by=contact.contact_id,
                                reason=f"Annulée en ligne par {contact.name}", before_invoice_only=True)
     _email(rt, cancelled, "cancelled_staff", "cancelled", [rt.association().staff_notification_email],

@@ -16,7 +16,7 @@ from ..domain.association import PAYMENT_METHOD_LABELS
 from ..domain.errors import DomainError, NotFound, ValidationError
 from ..domain.model import CATEGORY_LABELS
 from ..domain.payments import PAYMENT_FIELDS, is_payment_id
-from ..domain.renewal import RequestState
+from ..domain.renewal import InvalidTransition, RequestState
 from ..domain.renewal_request import MAX_PURCHASE_ORDER_BYTES, MAX_PURCHASE_ORDER_LABEL, PO_NUMBER_MAX
 from ..services import documents, payments, renewal, staff_requests
 from .admin_http import multipart_form, notice, staff_id, with_notice
@@ -76,13 +76,13 @@ CAUSE_AN_INVOICE = {"bon-de-commande", "tranche-decidee", "facture-emise"}
 
 
 def _detail_page(ctx, org_id: str, year: int, *, errors=None, values=None, failed: str = "", message: str = "",
-                 status: int = 200):
+                 status: int = 200, done_already: str = ""):
     detail = staff_requests.request_detail(ctx.rt, org_id, year)
     values = dict(values or {})
     if not is_payment_id(values.get("payment_id", "")):
         values["payment_id"] = ctx.rt.id_factory()  # one id per form shown: a double submit records once
-    done = notice(ctx)
-    if done and ctx.query("fait", 40) in CAUSE_AN_INVOICE:
+    done = done_already or notice(ctx)
+    if done and not done_already and ctx.query("fait", 40) in CAUSE_AN_INVOICE:
         done = f"{done} {detail.outcome()}".strip()
     return render(ctx, "admin/request.html", status=status, view=detail, r=detail.request,
                   errors=errors or {}, values=values, failed=failed, message=message, notice=done,
@@ -91,9 +91,16 @@ def _detail_page(ctx, org_id: str, year: int, *, errors=None, values=None, faile
 
 
 def _refused(ctx, org_id: str, year: int, error: DomainError, *, failed: str, values: dict):
-    """A refused action: its field messages (400), or why the state does not allow it (409)."""
+    """A refused action: its field messages (400), or why the state does not allow it (409) —
+    unless it was refused because it is already done (a second click, a retry after an error
+    whose action had completed): then the page says so, as a success."""
     if isinstance(error, ValidationError):
         return _detail_page(ctx, org_id, year, errors=error.errors, values=values, failed=failed, status=400)
+    if isinstance(error, InvalidTransition):
+        current = ctx.rt.renewals.latest(org_id, year)
+        already = current.already_done(error.event) if current is not None else ""
+        if already:
+            return _detail_page(ctx, org_id, year, done_already=already)
     if error.status == 409:
         return _detail_page(ctx, org_id, year, message=error.message, status=409)
     raise error

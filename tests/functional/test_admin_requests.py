@@ -388,10 +388,11 @@ def test_staff_issue_an_invoice_the_automatic_issue_missed(staff, invoice_failed
     invoice = rt.documents.by_number(request.invoice_number)
     assert invoice.kind is DocumentKind.INVOICE and invoice.content.po_number == "EJ-2027-0042"
     assert member_state(invoice_failed) == "Facturée"
-    # a second click (another tab): refused with the reason, and still one invoice
+    # a second click (another tab, or a retry after an error): the result, not a refusal; one invoice
     response = staff.post(f"{MONTCLAIR}/facture", {})
-    assert response.status_code == 409
-    assert "Action impossible (« Émettre la facture ») : la demande est « Facturée »." in staff.text()
+    assert response.status_code == 200
+    assert f"La facture {request.invoice_number} est déjà émise : rien n'a été refait." in staff.text()
+    assert "Action impossible" not in staff.text()
     invoices = [d for d in rt.documents.for_organisation("org-montclair") if d.kind is DocumentKind.INVOICE]
     assert len(invoices) == 1
 
@@ -588,8 +589,8 @@ def test_an_invoiced_request_takes_no_purchase_order_and_a_cancelled_one_no_acti
     assert "Action impossible (« Enregistrer le bon de commande »)" in staff.text()
     follow(staff, staff.post(f"{SAINT_AUBIN}/annulation", {"reason": "Doublon."}))
     assert "Aucune action possible" in plain(staff.text())
-    response = staff.post(f"{SAINT_AUBIN}/annulation", {"reason": "Encore."})
-    assert response.status_code == 409 and "Action impossible (« Annuler la demande »)" in staff.text()
+    response = staff.post(f"{SAINT_AUBIN}/annulation", {"reason": "Encore."})  # pressed again: the result
+    assert response.status_code == 200 and "La demande est déjà annulée : rien n'a été refait." in staff.text()
     response = pay(staff, SAINT_AUBIN, "10", payment_id="p1")
     assert response.status_code == 409 and "elle est annulée" in staff.text()
 
@@ -600,3 +601,13 @@ def test_hostile_values_are_shown_escaped(staff, member, rt):
     html = staff.last.body.decode()
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<b>non</b>" not in html and "&lt;b&gt;non&lt;/b&gt;" in html
+
+
+def test_a_tier_decision_pressed_twice_shows_the_decision_not_a_refusal(staff, member, rt):
+    montclair_submits(member, **TIER_CHANGE)
+    follow(staff, post_on_page(staff, MONTCLAIR, "tranche", {"tier_code": "COL-4", "note": "ok"}))
+    decided = latest(rt)
+    response = staff.post(f"{MONTCLAIR}/tranche", {"tier_code": "COL-4", "note": "ok"})
+    assert response.status_code == 200
+    assert f"La tranche est déjà décidée ({decided.tier_label}) : rien n'a été refait." in staff.text()
+    assert len([h for h in latest(rt).history if h.action.startswith("tier_")]) == 1

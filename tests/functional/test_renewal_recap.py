@@ -60,6 +60,11 @@ def test_the_member_cancels_their_own_request_before_the_invoice(browser, rt, cl
     assert any("annulée par le membre" in m.subject for m in sent_emails() if m.recipients == ("equipe@cite-verte.example",))
     from chalicelib.adapters.dynamo.audit import AuditTable
     assert [i for i in AuditTable.scan() if i.action == "renewal.cancelled"]
+    # pressed again (a second tab, a retry after an error): the result, and nothing sent twice
+    staff_told = len([m for m in sent_emails() if m.recipients == ("equipe@cite-verte.example",)])
+    again = browser.post("/mon-compte/adhesions/demande/2027/annulation", {"confirmation": "oui"})
+    assert again.status_code == 303 and "Votre demande a été annulée" in browser.get(again.headers["Location"]).body.decode()
+    assert len([m for m in sent_emails() if m.recipients == ("equipe@cite-verte.example",)]) == staff_told
 
 
 def test_once_invoiced_the_member_is_told_how_to_get_a_credit_note(browser, rt, clock):

@@ -334,3 +334,19 @@ def test_the_time_a_request_entered_its_state_is_known():
     assert po_during_decision.in_state_since == NOW
     decided = r.with_tier_decided(GRID.tier("COL-2"), later, "staff")
     assert (decided.state, decided.in_state_since) == (RequestState.AWAITING_PURCHASE_ORDER, later)
+
+
+def test_an_event_refused_because_it_already_happened_says_what_is_the_case():
+    from chalicelib.domain.renewal import RequestEvent
+
+    ready = request_for()
+    assert ready.already_done(RequestEvent.INVOICE_ISSUED) == ""  # not done: a real refusal elsewhere
+    invoiced = ready.with_invoice("FAC-2026-00007", NOW, "staff")
+    assert invoiced.already_done(RequestEvent.INVOICE_ISSUED) == "La facture FAC-2026-00007 est déjà émise : rien n'a été refait."
+    assert invoiced.already_done(RequestEvent.CANCEL) == ""
+    assert invoiced.already_done(RequestEvent.PURCHASE_ORDER_RECEIVED) == ""  # too late: a real refusal
+    assert ready.cancelled(NOW, "staff").already_done(RequestEvent.CANCEL).startswith("La demande est déjà annulée")
+    pending = request_for(tier_choice="change", requested_tier="COL-2", tier_comment="x")
+    assert pending.already_done(RequestEvent.TIER_ACCEPTED) == ""
+    decided = pending.with_tier_decided(GRID.tier("COL-2"), NOW, "staff")
+    assert decided.already_done(RequestEvent.TIER_REFUSED).startswith("La tranche est déjà décidée")
