@@ -305,3 +305,40 @@ def test_every_category_of_member_can_be_invoiced(renderer):
     for org in ORGS.values():
         pdf = renderer.render(_invoice(org=org, number="FAC-2026-00009", service_code=org.service_code))
         assert value(xml_of(pdf), "//ram:BuyerTradeParty/ram:Name") == org.name
+
+
+# --- the lean user-agent stylesheet ---------------------------------------------------------
+
+
+def _raster(pdf: bytes, tmp_path, name: str) -> bytes:
+    """Every page at 100 dpi (poppler's pdftoppm), as raw pixels."""
+    source = tmp_path / f"{name}.pdf"
+    source.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "100", str(source), str(tmp_path / name)], check=True)
+    return b"".join(p.read_bytes() for p in sorted(tmp_path.glob(f"{name}-*.ppm")))
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils is not installed")
+@pytest.mark.parametrize("kind", ["quote", "invoice", "credit_note", "certificate", "hostile"])
+def test_the_lean_user_agent_sheet_draws_the_same_pixels_as_weasyprints_own(renderer, kind, request, tmp_path):
+    """``templates/pdf/ua.css`` keeps only the user-agent rules of the elements the templates use:
+    every kind of document is drawn exactly as with WeasyPrint's full HTML5 sheet."""
+    from weasyprint import HTML
+
+    documents = {
+        "quote": lambda: replace(build_quote(settings=SETTINGS, org=COMMUNE, year=2027, tier_code="COL-3",
+                                             tier_label="Commune", amount=Decimal("742"), today=TODAY),
+                                 number="DEV-2026-0001", document_id="q"),
+        "invoice": lambda: request.getfixturevalue("invoice"),
+        "credit_note": lambda: request.getfixturevalue("credit_note"),
+        "certificate": lambda: replace(build_certificate(settings=SETTINGS, org=COMMUNE, year=2026,
+                                                         tier_label="Commune moyenne", amount=Decimal("720"),
+                                                         today=TODAY), number="ATT-2026-00001", document_id="a"),
+        "hostile": lambda: request.getfixturevalue("hostile_invoice"),
+    }
+    document = documents[kind]()
+    fetcher, fonts, css, _ = renderer._weasy
+    full = HTML(string=renderer.html(document), base_url=renderer.root.as_uri() + "/",
+                url_fetcher=fetcher).write_pdf(stylesheets=[css], font_config=fonts)
+    lean = renderer._weasyprint(renderer.html(document))
+    assert _raster(lean, tmp_path, "lean") == _raster(full, tmp_path, "full")
