@@ -63,6 +63,7 @@ class RequestContext:
     _session: Session | None = None
     _session_loaded: bool = False
     _anon_csrf: str | None = None
+    _started_token: str | None = None
 
     # --- cookies -----------------------------------------------------------------
     def cookie_name(self, base: str) -> str:
@@ -87,7 +88,8 @@ class RequestContext:
     # --- session -----------------------------------------------------------------
     @property
     def session_token(self) -> str | None:
-        return self.cookies.get(self.cookie_name("session"))
+        """The session's token: the one this response starts, else the request's cookie."""
+        return self._started_token or self.cookies.get(self.cookie_name("session"))
 
     @property
     def session(self) -> Session | None:
@@ -97,11 +99,15 @@ class RequestContext:
         return self._session
 
     def start_session(self, token: str) -> None:
+        """Set the new session's cookie; a page rendered in this same response already belongs
+        to it (its header, and CSRF tokens bound to it)."""
         self.set_cookie("session", token)
+        self._started_token = token
         self._session_loaded = False
 
     def end_session(self) -> None:
         self.clear_cookie("session")
+        self._started_token = None
         self._session, self._session_loaded = None, True
 
     def require_login(self) -> Session:

@@ -109,10 +109,14 @@ def test_first_login_enrols_by_qr_code_and_shows_ten_recovery_codes_once(browser
     codes = re.findall(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>", browser.text())
     assert len(codes) == len(set(codes)) == 10
     assert done.headers["Cache-Control"] == "no-store"
+    assert "Se déconnecter" in browser.text()  # the page already belongs to the new session,
+    codes_page_token = browser.csrf()  # and so do its forms' CSRF tokens
     assert factor_of(rt, new_staff.email).enrolled
     assert browser.get("/admin").status_code == 200
     stored = factor_of(rt, new_staff.email).recovery_hashes
     assert all(code not in str(stored) for code in codes)  # only hashes are stored
+    logout = browser.post("/deconnexion", {}, csrf=codes_page_token)
+    assert logout.status_code == 303 and logout.headers["Location"] == "/connexion?deconnecte=1"
 
 
 def test_a_recovery_code_works_once(browser, new_browser, rt):
