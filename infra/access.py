@@ -56,8 +56,7 @@ FUNCTIONS: dict[str, Access] = {
     # Catch-up of automatic invoices: requests ready to invoice (``by_state`` index), the
     # documents series and records, the PDF upload, the « facture disponible » emails, and the
     # invoice email to the billing address with the stored PDF (read back, never re-rendered);
-    # The key of document ids (``settings``) is read only: the API stores it with the first
-    # settings save or document, always before an invoice can be pending;
+    # The key of document ids (``settings``) is read only: infra/bootstrap.py stores it;
     # then the reconciler (services/reconcile.py): a fully paid invoice settles (request PAID,
     # membership PAID, certificate, « Paiement reçu »), and lost invoice emails are sent.
     # The reconciler also lists purchase-order files and deletes those no request holds.

@@ -44,6 +44,10 @@ def bootstrap(rt, identity: dict, staff_name: str, staff_email: str) -> list[str
         done.append("association settings saved")
     else:
         done.append("association settings already present: left as they are")
+    # The key document ids are derived with, made here once: the functions that issue documents
+    # after a request (tasks, the catch-up) only read the settings table.
+    _ = rt.document_id_key
+    done.append("document id key present")
     try:
         admin_members.add_staff_member(rt, ACTOR, {"name": staff_name, "email": staff_email}, invite=True)
         done.append(f"staff account {staff_email} created and invited (link valid 30 minutes)")

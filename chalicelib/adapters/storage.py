@@ -47,11 +47,11 @@ class S3Storage:
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=key)
 
-    def older_than(self, prefix: str, before) -> list[str]:
-        """Keys under ``prefix`` last written before ``before`` (a datetime), every page."""
+    def written_between(self, prefix: str, since, before) -> list[str]:
+        """Keys under ``prefix`` last written in [``since``, ``before``) (datetimes), every page."""
         keys = []
         for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            keys += [o["Key"] for o in page.get("Contents", []) if o["LastModified"] < before]
+            keys += [o["Key"] for o in page.get("Contents", []) if since <= o["LastModified"] < before]
         return keys
 
     def download_url(self, key: str, filename: str, seconds: int = 300, content_type: str | None = None) -> str:

@@ -73,10 +73,15 @@ def new_recovery_codes() -> list[str]:
             for _ in range(RECOVERY_CODES)]
 
 
+def _bare(code: str) -> str:
+    """A recovery code as typed, without the spaces and dashes that do not matter."""
+    return re.sub(r"[\s-]", "", code).upper()
+
+
 def recovery_hash(code: str) -> str:
     """What is stored for a recovery code: case, spaces and dashes do not matter."""
-    return hash_token(re.sub(r"[\s-]", "", code).upper())
+    return hash_token(_bare(code))
 
 
 def looks_like_recovery_code(code: str) -> bool:
-    return len(re.sub(r"[\s-]", "", code)) == 10
+    return len(_bare(code)) == 10

@@ -74,8 +74,8 @@ class LoginThrottle:
         if locked_until is not None and now - locked_until >= LOCKOUT_DURATION:
             strikes = 0
         if len(recent) >= LOCKOUT_THRESHOLD:
-            locked_until = now + min(FIRST_LOCK * 2 ** strikes, LOCKOUT_DURATION)
             strikes, recent = strikes + 1, ()
+            locked_until = now + _lock_length(strikes)
         return LoginThrottle(self.email, recent[-LOCKOUT_THRESHOLD:], locked_until, strikes)
 
     def just_locked(self, previous: LoginThrottle, now: datetime) -> bool:
@@ -92,8 +92,13 @@ class LoginThrottle:
 
     @property
     def lock_length(self) -> timedelta:
-        """How long the last lock set lasts (for the journal)."""
-        return min(FIRST_LOCK * 2 ** max(self.strikes - 1, 0), LOCKOUT_DURATION)
+        """How long the last lock set lasts."""
+        return _lock_length(self.strikes)
+
+
+def _lock_length(strikes: int) -> timedelta:
+    """The ``strikes``-th lock in a row: 1 minute, then twice as long each time, 15 at most."""
+    return min(FIRST_LOCK * 2 ** max(strikes - 1, 0), LOCKOUT_DURATION)
 
 
 @dataclass(frozen=True)

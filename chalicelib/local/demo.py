@@ -149,7 +149,7 @@ def load_demo_data(rt: Runtime, base_year: int | None = None) -> list[tuple[str,
     calendar year); its grid is ``TIERS``, the years around it 3 % apart.
     """
     rt.settings.save_association(demo_association())
-    _ = rt.document_id_key  # stored with the settings, as the first settings save does in AWS
+    _ = rt.document_id_key  # made once, as infra/bootstrap.py does on a deployed stage
     rt.forget_cached_settings()
     year = rt.today().year if base_year is None else base_year
     for grid_year in range(year - 2, year + 2):

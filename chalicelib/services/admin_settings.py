@@ -41,7 +41,6 @@ def save_settings(rt: Runtime, actor: str, values: Mapping[str, str]) -> Associa
     if not diff:
         return current
     rt.settings.save_association(updated, expected_version=version)
-    _ = rt.document_id_key  # made once per installation, by the API (scheduled functions only read it)
     rt.forget_cached_settings()
     record(rt, "settings.updated", actor=actor, target="association",
            before={k: v[0] for k, v in diff.items()}, after={k: v[1] for k, v in diff.items()})

@@ -268,7 +268,7 @@ def change_password(rt: Runtime, session: Session, current: str, password: str, 
     if not (may_check and contact.password_hash and rt.hasher.verify(contact.password_hash, current)):
         record(rt, "password.change_refused", actor=contact.contact_id, org_id=contact.org_id)
         raise ValidationError({"current": "Le mot de passe actuel est incorrect, ou trop d'essais : réessayez dans "
-                                          "15 minutes ou utilisez « Mot de passe oublié ? »."})
+                                          "quelques minutes ou utilisez « Mot de passe oublié ? »."})
     check_new_password(password, confirmation, [contact.email, contact.name, rt.association().name])
     if password == current:  # ``current`` was just verified: no second argon2 check needed
         raise ValidationError({"password": "Choisissez un mot de passe différent de l'actuel."})

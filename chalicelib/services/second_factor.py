@@ -58,11 +58,11 @@ def enrolment(rt: Runtime, session: Session) -> Enrolment | None:
     if factor is not None and factor.enrolled:
         return None
     if factor is None:
+        factor = SecondFactor(new_secret())
         try:
-            rt.contacts.start_second_factor(contact.contact_id, new_secret())
+            rt.contacts.start_second_factor(contact.contact_id, factor.secret)
         except ConcurrentUpdate:  # enrolled at this instant in another tab
             return None
-        factor = rt.contacts.second_factor(contact.contact_id)
     return Enrolment(contact, factor)
 
 
@@ -75,10 +75,10 @@ def verify(rt: Runtime, session: Session, session_token: str, code: str, source_
     contact = _staff(rt, session)
     now = rt.clock()
     may_check, locked = count_attempt(rt, f"totp#{contact.contact_id}", now)
-    factor = rt.contacts.second_factor(contact.contact_id)
     if not may_check:  # journaled once when the delay starts (below), not at every refused try
         log.warning("second factor attempts delayed for a staff account")
         raise WrongCode()
+    factor = rt.contacts.second_factor(contact.contact_id)
     if factor is None:
         record(rt, "second_factor.failure", actor=contact.contact_id, ip=source_ip, reason="not_enrolled")
         raise WrongCode()

@@ -36,32 +36,26 @@ class Task:
         return cls(str(data["kind"]), dict(data.get("args") or {}))
 
 
-def enqueue(rt: Runtime, task: Task, *, inline_if_queue_fails: bool = False) -> None:
-    """Queue ``task`` (or do it now with ``tasks_inline``). ``inline_if_queue_fails``: if SQS
-    refuses it, do it in this request rather than lose it (slower, never lost)."""
-    if rt.config.tasks_inline:
-        run(rt, task)
-        return
-    try:
-        rt.task_queue.send_many([task.dumps()])
-    except Exception:
-        if not inline_if_queue_fails:
-            raise
-        log.exception("task %s not queued: done in the request instead", task.kind)
+def enqueue(rt: Runtime, *queued: Task, inline_if_queue_fails: bool = False) -> None:
+    """Queue the tasks (or do them now with ``tasks_inline``). ``inline_if_queue_fails``: if SQS
+    refuses them, do them in this request rather than lose them (slower, never lost)."""
+    if not rt.config.tasks_inline:
+        try:
+            rt.task_queue.send_many([task.dumps() for task in queued])
+            return
+        except Exception:
+            if not inline_if_queue_fails:
+                raise
+            log.exception("%s task(s) not queued: done in the request instead", len(queued))
+    for task in queued:
         run(rt, task)
 
 
 def prepare_quotes(rt: Runtime, org_ids: list[str]) -> None:
     """Queue the making of each organisation's quote for the coming season; never raises (a
     quote not prepared is made when the member asks for it)."""
-    if not org_ids:
-        return
     try:
-        if rt.config.tasks_inline:
-            for org_id in org_ids:
-                run(rt, Task(PREPARE_QUOTE, {"org_id": org_id}))
-        else:
-            rt.task_queue.send_many([Task(PREPARE_QUOTE, {"org_id": org_id}).dumps() for org_id in org_ids])
+        enqueue(rt, *(Task(PREPARE_QUOTE, {"org_id": org_id}) for org_id in org_ids))
     except Exception:
         log.exception("%s quote(s) not prepared: they will be made on the member's click", len(org_ids))
 

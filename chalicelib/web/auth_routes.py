@@ -73,17 +73,23 @@ def _second_factor_page(ctx, session, suite: str, errors: dict, status: int = 20
                   secret=grouped(enrolment.factor.secret), account=account)
 
 
-@route(bp, SECOND_FACTOR_PATH)
-def second_factor_form():
-    """Staff, after their password: the code from their app, or its enrolment on a first login."""
-    ctx = context_for(bp.current_request)
+def _elsewhere(ctx, suite: str):
+    """Where a visit to the second-factor page goes instead when there is no code to ask for:
+    the login (no session), or on (the factor already given, or a member); None otherwise."""
     session = ctx.session
-    suite = safe_next(ctx.query("suite", 500))
     if session is None:
         return login_redirect(suite or "/admin")
     if not session.awaits_second_factor:
         return redirect(suite or _home_for(session.role))
-    return _second_factor_page(ctx, session, suite, {})
+    return None
+
+
+@route(bp, SECOND_FACTOR_PATH)
+def second_factor_form():
+    """Staff, after their password: the code from their app, or its enrolment on a first login."""
+    ctx = context_for(bp.current_request)
+    suite = safe_next(ctx.query("suite", 500))
+    return _elsewhere(ctx, suite) or _second_factor_page(ctx, ctx.session, suite, {})
 
 
 @route(bp, SECOND_FACTOR_PATH, methods=["POST"], content_types=FORM)
@@ -91,12 +97,10 @@ def second_factor_submit():
     """Check the code; success renews the session (new id) with staff access."""
     ctx = context_for(bp.current_request)
     form = ctx.form(CODE_FIELDS)
-    session = ctx.session
     suite = safe_next(form["suite"])
-    if session is None:
-        return login_redirect(suite or "/admin")
-    if not session.awaits_second_factor:
-        return redirect(suite or _home_for(session.role))
+    if (elsewhere := _elsewhere(ctx, suite)) is not None:
+        return elsewhere
+    session = ctx.session
     try:
         passed = second_factor.verify(ctx.rt, session, ctx.session_token, form["code"], ctx.source_ip)
     except second_factor.WrongCode as error:

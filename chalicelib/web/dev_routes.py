@@ -87,12 +87,16 @@ def _demo_code(rt) -> str:
     return pyotp.TOTP(DEMO_TOTP_SECRET, interval=STEP_SECONDS).at(rt.clock())
 
 
+def _tasks_page(ctx, **values):
+    return render(ctx, "dev/tasks.html", demo_code=_demo_code(ctx.rt), tasks=TASKS, **values)
+
+
 @route(bp, "/_dev/taches")
 def tasks():
     """Buttons that run the scheduled functions and drain the campaign queue here."""
     ctx = context_for(bp.current_request)
     _local_only(ctx)
-    return render(ctx, "dev/tasks.html", demo_code=_demo_code(ctx.rt), tasks=TASKS, results=None, errors={}, day="")
+    return _tasks_page(ctx, results=None, errors={}, day="")
 
 
 @route(bp, "/_dev/taches", methods=["POST"], content_types=FORM)
@@ -114,7 +118,7 @@ def run_task():
     if day is not None and not 2000 <= day.year <= 2100:
         errors["jour"] = "Indiquez une date entre 2000 et 2100."
     if errors:
-        return render(ctx, "dev/tasks.html", demo_code=_demo_code(ctx.rt), status=400, tasks=TASKS, results=None, errors=errors, day=form["jour"])
+        return _tasks_page(ctx, status=400, results=None, errors=errors, day=form["jour"])
     rt = _runtime_on(ctx.rt, day)
     results = []
     if form["task"] in ("quotidienne", "quotidienne_et_file"):
@@ -133,4 +137,4 @@ def run_task():
                            f"{sum(drained['sent'].values())} courriel(s) envoyé(s){f' ({detail})' if detail else ''}.")
     if form["task"] == "courriels":
         results.append(f"Courriels en échec : {jobs.retry_pending_emails(rt)['sent']} envoyé(s).")
-    return render(ctx, "dev/tasks.html", demo_code=_demo_code(ctx.rt), tasks=TASKS, results=results, errors={}, day=form["jour"])
+    return _tasks_page(ctx, results=results, errors={}, day=form["jour"])

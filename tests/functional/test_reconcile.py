@@ -167,7 +167,8 @@ PO_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R
 def po_keys(rt):
     from datetime import datetime, timedelta, timezone
 
-    return rt.storage.older_than("purchase-orders/", datetime.now(timezone.utc) + timedelta(days=1))
+    now = datetime.now(timezone.utc)
+    return rt.storage.written_between("purchase-orders/", now - timedelta(days=1), now + timedelta(days=1))
 
 
 def awaiting_po(rt):

@@ -21,6 +21,7 @@ def test_a_new_stage_gets_its_settings_and_an_invitation_for_its_first_staff_mem
     invitation = next(m for m in sent_emails() if "camille.martin@cite-verte.example" in m.recipients)
     assert f"{rt.config.base_url}/mot-de-passe/nouveau" in invitation.text
     assert done[0] == "association settings saved"
+    assert done[1] == "document id key present" and len(rt.settings.document_id_key("unused")) == 64
 
 
 def test_bootstrapping_again_changes_nothing(rt):
@@ -30,5 +31,5 @@ def test_bootstrapping_again_changes_nothing(rt):
     # Then the settings and the account are left as they were
     assert rt.settings.association().name == "Cité Verte"
     assert done[0].startswith("association settings already present")
-    assert done[1].startswith("staff account not created")
+    assert done[2].startswith("staff account not created")
     assert len([m for m in sent_emails() if "camille.martin@cite-verte.example" in m.recipients]) == 1

@@ -201,15 +201,7 @@ class DynamoContacts:
         actions = [ContactTable.password_hash.set(password_hash)]
         if changed_at is not None:
             actions.append(ContactTable.password_changed_at.set(changed_at))
-        try:
-            ContactTable(contact_id).update(
-                actions=actions, condition=ContactTable.contact_id.exists(),
-                add_version_condition=False,
-            )
-        except UpdateError as error:
-            if _condition_failed(error):
-                raise ConcurrentUpdate() from error
-            raise
+        self._update(contact_id, actions, None)
 
     # --- staff second factor -----------------------------------------------------------
     def second_factor(self, contact_id: str) -> SecondFactor | None:
@@ -254,6 +246,8 @@ class DynamoContacts:
 
     @staticmethod
     def _update(contact_id: str, actions: list, condition) -> None:
+        """One UpdateItem on an existing contact, ``condition`` added; ``ConcurrentUpdate`` if
+        the contact is gone or the condition fails."""
         exists = ContactTable.contact_id.exists()
         try:
             ContactTable(contact_id).update(actions=actions, condition=exists if condition is None else exists & condition,
@@ -425,13 +419,17 @@ class DynamoSessions:
         return len(hashes)
 
 
+def _throttle(email: str, item: LoginThrottleTable) -> LoginThrottle:
+    return LoginThrottle(email, tuple(item.failures or ()), item.locked_until, int(item.strikes or 0))
+
+
 class DynamoLoginThrottle:
     def get(self, email: str) -> LoginThrottle:
         try:
             i = LoginThrottleTable.get(email)
         except DoesNotExist:
             return LoginThrottle(email)
-        return LoginThrottle(email, tuple(i.failures or ()), i.locked_until, int(i.strikes or 0))
+        return _throttle(email, i)
 
     def update(
         self, email: str, change: Callable[[LoginThrottle], LoginThrottle], expires_at: datetime
@@ -442,7 +440,7 @@ class DynamoLoginThrottle:
                 item = LoginThrottleTable.get(email, consistent_read=True)
             except DoesNotExist:
                 item = LoginThrottleTable(email)
-            before = LoginThrottle(email, tuple(item.failures or ()), item.locked_until, int(item.strikes or 0))
+            before = _throttle(email, item)
             after = change(before)
             item.failures = list(after.failures)
             item.locked_until = after.locked_until
