@@ -49,6 +49,12 @@ def issue_pending_invoices(event):
     return jobs.issue_pending_invoices()
 
 
+@app.schedule(Rate(15, unit=Rate.MINUTES))
+def follow_chorus_pro(event):
+    """Deposit the public buyers' invoices still waiting, and follow each one to « Mise en paiement »."""
+    return jobs.follow_chorus_pro()
+
+
 @app.schedule(Cron(0, 5, "*", "*", "?", "*"))
 def run_campaign_schedule(event):
     """Daily (05:00 UTC): open the renewal campaign on its date and queue the reminders due."""

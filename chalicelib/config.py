@@ -49,6 +49,29 @@ class Config:
     # The local stage only: the moment the app's clock starts from (APP_TODAY), e.g. to see the
     # demo on the campaign's opening day. None: the real clock.
     clock_start: datetime | None = None
+    # Chorus Pro (services/chorus.py): the API and OAuth base URLs (PISTE's qualification or
+    # production ones; the stand-in's locally) and the credentials, as JSON given directly
+    # (local stage, tests) or read from an SSM SecureString parameter (deployments).
+    chorus_api_url: str = ""
+    chorus_oauth_url: str = ""
+    chorus_credentials_json: str = field(default="", repr=False)
+    chorus_credentials_parameter: str = ""
+    # A public buyer's invoice goes to Chorus Pro only; CHORUS_PRO_ALSO_EMAIL=1 also emails it
+    # to its billing address (some accountants like a copy).
+    chorus_also_email: bool = False
+
+    @property
+    def chorus_configured(self) -> bool:
+        return bool(self.chorus_api_url and (self.chorus_credentials_json or self.chorus_credentials_parameter))
+
+    @property
+    def chorus_credentials(self) -> bytes:
+        """Read from SSM on first use, once per process, by the functions that talk to Chorus Pro."""
+        if self.chorus_credentials_json:
+            return self.chorus_credentials_json.encode()
+        if self.chorus_credentials_parameter:
+            return _secure_parameter(self.chorus_credentials_parameter, self.region)
+        raise RuntimeError("no Chorus Pro credentials: set CHORUS_PRO_CREDENTIALS_PARAMETER")
 
     @property
     def csrf_secret(self) -> bytes:
@@ -182,4 +205,9 @@ def get_config() -> Config:
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL", ""),
         csrf_secret_parameter=csrf_parameter,
         clock_start=_clock_start(stage),
+        chorus_api_url=os.environ.get("CHORUS_PRO_API_URL", "").rstrip("/"),
+        chorus_oauth_url=(os.environ.get("CHORUS_PRO_OAUTH_URL") or os.environ.get("CHORUS_PRO_API_URL", "")).rstrip("/"),
+        chorus_credentials_json=os.environ.get("CHORUS_PRO_CREDENTIALS", "") if stage == LOCAL_STAGE else "",
+        chorus_credentials_parameter=os.environ.get("CHORUS_PRO_CREDENTIALS_PARAMETER", ""),
+        chorus_also_email=os.environ.get("CHORUS_PRO_ALSO_EMAIL", "0") == "1",
     )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .runtime import Runtime, get_runtime
-from .services import campaign, mail, reconcile, renewal, tasks
+from .services import campaign, chorus, mail, reconcile, renewal, tasks
 
 
 def retry_pending_emails(rt: Runtime | None = None) -> dict:
@@ -35,3 +35,8 @@ def drain_campaign_queue(rt: Runtime | None = None) -> dict:
 
 def process_task(body: str, rt: Runtime | None = None) -> dict:
     return {"task": tasks.process(rt or get_runtime(), body)}
+
+
+def follow_chorus_pro(rt: Runtime | None = None) -> dict:
+    """Every 15 minutes: deposit what waits on Chorus Pro, read what moved there."""
+    return chorus.follow(rt or get_runtime())

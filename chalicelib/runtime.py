@@ -133,7 +133,21 @@ class Runtime:
         from .adapters.dynamo.campaign import DynamoCampaignDirectory
         return DynamoCampaignDirectory()
 
+    @cached_property
+    def chorus_deposits(self):
+        from .adapters.dynamo.chorus import DynamoChorusDeposits
+        return DynamoChorusDeposits()
+
     # --- other adapters -----------------------------------------------------------
+    @cached_property
+    def chorus(self):
+        """The Chorus Pro client (its credentials read on first use); None when not configured."""
+        if not self.config.chorus_configured:
+            return None
+        from .adapters.chorus_pro import ChorusProClient, Credentials
+        return ChorusProClient(self.config.chorus_api_url, self.config.chorus_oauth_url,
+                               Credentials.from_json(self.config.chorus_credentials), sleep=self.sleep)
+
     @cached_property
     def storage(self):
         from .adapters.storage import S3Storage

@@ -49,7 +49,8 @@ FUNCTIONS: dict[str, Access] = {
         bucket_write=BUCKET_PREFIXES,
         send_email=True,
         send_to_queues=("campaign", "tasks"),
-        read_secrets=("csrf-secret",),  # the only function with forms: the others never read it
+        # The only function with forms (CSRF); the Chorus Pro directory behind the public buyers' forms.
+        read_secrets=("csrf-secret", "chorus-pro-credentials"),
     ),
     # The outbox's retries: reads due messages through the ``pending`` index, sends them.
     "retry_pending_emails": Access(tables=("outbox",), send_email=True),
@@ -60,23 +61,39 @@ FUNCTIONS: dict[str, Access] = {
     # then the reconciler (services/reconcile.py): a fully paid invoice settles (request PAID,
     # membership PAID, certificate, « Paiement reçu »), and lost invoice emails are sent.
     # The reconciler also lists purchase-order files and deletes those no request holds.
+    # A public buyer's invoice is recorded as waiting for Chorus Pro and its deposit queued.
     "issue_pending_invoices": Access(
-        tables=("renewal_requests", "documents", "document_counters", "outbox", "audit", "memberships"),
+        tables=("renewal_requests", "documents", "document_counters", "outbox", "audit", "memberships",
+                "chorus_deposits"),
         read_tables=("settings", "organisations", "contacts", "payment_totals"),
         bucket_read=(DOCUMENTS, PURCHASE_ORDERS),
         bucket_write=(DOCUMENTS, PURCHASE_ORDERS),
         send_email=True,
+        send_to_queues=("tasks",),
     ),
     # Work queued by a request or a function and done after the answer (services/tasks.py):
     # « Mot de passe oublié »'s link (the contact looked up, a token stored or the pending one's
     # email sent again); after « Enregistrer ma demande », the invoice (series, record, PDF
-    # upload, the request marked invoiced) and the emails; a quote prepared ahead of the click.
+    # upload, the request marked invoiced) and the emails; a quote prepared ahead of the click;
+    # a public buyer's invoice deposited on Chorus Pro (the stored PDF read back).
     "process_task": Access(
-        tables=("reset_tokens", "outbox", "audit", "renewal_requests", "documents", "document_counters"),
+        tables=("reset_tokens", "outbox", "audit", "renewal_requests", "documents", "document_counters",
+                "chorus_deposits"),
         read_tables=("settings", "contacts", "organisations", "memberships", "tariffs", "payment_totals"),
         bucket_read=(DOCUMENTS,),
         bucket_write=(DOCUMENTS,),
         send_email=True,
+        send_to_queues=("tasks",),  # a deposit queued by an invoice issued in a task
+        read_secrets=("chorus-pro-credentials",),
+    ),
+    # Every 15 minutes: deposits still waiting (the stored PDF read back) and the open ones' statuses
+    # (the ``open`` index); a rejection or a suspension emails staff through the outbox.
+    "follow_chorus_pro": Access(
+        tables=("chorus_deposits", "outbox", "audit"),
+        read_tables=("settings", "organisations", "documents"),
+        bucket_read=(DOCUMENTS,),
+        send_email=True,
+        read_secrets=("chorus-pro-credentials",),
     ),
     # Daily: opens the campaign on its date, records the run, queues one message per chunk of
     # the active organisations (a keys-only Scan).

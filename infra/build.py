@@ -39,9 +39,12 @@ LAYER_FONTCONFIG = "/opt/fonts"  # fonts.conf and fonts inside the WeasyPrint la
 # Secrets are SSM SecureString parameters ``/<app>/<stage>/<parameter>``, never in config.json:
 # each function gets ``<VARIABLE>_PARAMETER`` (the parameter's name) and reads the value at run
 # time (chalicelib/config.py); infra/access.py says which functions may read which.
-SECRETS = {"CSRF_SECRET": "csrf-secret"}
+SECRETS = {"CSRF_SECRET": "csrf-secret", "CHORUS_PRO_CREDENTIALS": "chorus-pro-credentials"}
 # What the outbox logs when SES refuses or fails a message (chalicelib/services/mail.py).
 EMAIL_FAILURE_PATTERN = '"not sent"'
+# What services/chorus.py logs when a deposit fails and when the platform rejects or suspends one.
+CHORUS_LOG_METRICS = {"ChorusDepositFailures": '"chorus deposit failed"',
+                      "ChorusRejections": '"chorus rejected or suspended"'}
 DYNAMO_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan",
                "dynamodb:ConditionCheckItem"]
 DYNAMO_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
@@ -649,6 +652,23 @@ def monitoring_resources(functions: list[Function], queues: list[Queue], stage: 
             "MetricTransformations": [{"MetricNamespace": metrics_namespace, "MetricName": "EmailSendFailures",
                                        "MetricValue": "1", "Unit": "Count"}],
         }}
+        for metric, pattern in CHORUS_LOG_METRICS.items():
+            resources[f"{camel(f.name)}{metric}"] = {"Type": "AWS::Logs::MetricFilter", "Properties": {
+                "LogGroupName": {"Ref": f.log_group_logical_id},
+                "FilterPattern": pattern,
+                "MetricTransformations": [{"MetricNamespace": metrics_namespace, "MetricName": metric,
+                                           "MetricValue": "1", "Unit": "Count"}],
+            }}
+    # Chorus Pro: a deposit failing for an hour (the follow-up retries every 15 minutes), and
+    # every rejection or suspension (staff also get an email with the reason).
+    resources["ChorusDepositFailuresAlarm"] = _alarm(
+        f"{stage.prefix}chorus-deposit-failures", "Chorus Pro deposits failing for an hour: check PISTE and the "
+        "credentials (runbook)", Namespace=metrics_namespace, MetricName="ChorusDepositFailures", Statistic="Sum",
+        Period=3600, Threshold=4)
+    resources["ChorusRejectionsAlarm"] = _alarm(
+        f"{stage.prefix}chorus-rejections", "An invoice was rejected or suspended on Chorus Pro: see « Demandes », "
+        "filter « action requise »", Namespace=metrics_namespace, MetricName="ChorusRejections", Statistic="Sum",
+        Period=300, Threshold=1)
     resources["EmailFailuresAlarm"] = _alarm(
         f"{stage.prefix}email-failures", "An email could not be sent: the outbox retries it, check SES",
         Namespace=metrics_namespace, MetricName="EmailSendFailures", Statistic="Sum", Period=300, Threshold=1)

@@ -24,6 +24,12 @@ for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
 
 from moto import mock_aws  # noqa: E402
 
+# The Chorus Pro stand-in, like moto for AWS: one server for the session, emptied per test.
+from chalicelib.local.chorus_standin import DEMO_CREDENTIALS, ChorusProStandIn  # noqa: E402
+
+CHORUS = ChorusProStandIn()
+os.environ.update({"CHORUS_PRO_API_URL": CHORUS.start(), "CHORUS_PRO_CREDENTIALS": __import__("json").dumps(DEMO_CREDENTIALS)})
+
 from chalicelib.local.atomic_moto import make_dynamodb_atomic  # noqa: E402
 
 _aws = mock_aws()
@@ -65,8 +71,22 @@ def aws():
 
 
 @pytest.fixture
-def rt(aws, clock) -> Runtime:
-    """A runtime on the fresh stand-in, with the test clock; installed for the app too."""
+def chorus(clock) -> ChorusProStandIn:
+    """The Chorus Pro stand-in, emptied (the demo directory only), on the test clock."""
+    from chalicelib.services.chorus import forget_directory
+    from chalicelib.web import dev_routes
+
+    CHORUS.reset()
+    CHORUS.clock = clock
+    forget_directory()
+    dev_routes.STANDIN = CHORUS
+    yield CHORUS
+    CHORUS.clock = lambda: datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def rt(aws, clock, chorus) -> Runtime:
+    """A runtime on the fresh stand-ins, with the test clock; installed for the app too."""
     runtime = Runtime(get_config(), clock=clock)
     set_runtime(runtime)
     yield runtime

@@ -42,6 +42,7 @@ class PublicBuyerRequirement(str, Enum):
     SERVICE_CODE = "service_code"
     ENGAGEMENT = "engagement"
     BOTH = "both"
+    EITHER = "either"  # a service code or an engagement number, at least one
 
     @property
     def label(self) -> str:
@@ -50,6 +51,7 @@ class PublicBuyerRequirement(str, Enum):
             "service_code": "Code service obligatoire",
             "engagement": "Numéro d'engagement obligatoire",
             "both": "Code service et numéro d'engagement obligatoires",
+            "either": "Code service ou numéro d'engagement obligatoire",
         }[self.value]
 
 

@@ -32,6 +32,9 @@ Decisions worth knowing:
   and do not move the request.
 - Cancelling is possible from every state but the final ones, including
   INVOICED: the caller then issues a credit note (*avoir*) for the invoice.
+- An invoice is never edited: when one must be corrected (e.g. Chorus Pro rejected it for a
+  wrong engagement number), INVOICE_REPLACED keeps the request INVOICED with a new invoice,
+  after the credit note that cancels the old one.
 - PAID and CANCELLED are final. A request is *open* in every other state: at
   most one open request per organisation and season. A PAID request is done,
   not open; a second one for the same season is prevented by the season rule,
@@ -91,6 +94,7 @@ class RequestEvent(str, Enum):
     TIER_REFUSED = "tier_refused"
     PURCHASE_ORDER_RECEIVED = "purchase_order_received"
     INVOICE_ISSUED = "invoice_issued"
+    INVOICE_REPLACED = "invoice_replaced"  # a credit note cancels the invoice, a corrected one follows
     PAYMENT_RECORDED = "payment_recorded"
     CANCEL = "cancel"
 
@@ -138,6 +142,7 @@ _EVENT_LABELS: Mapping[RequestEvent, str] = MappingProxyType({
     RequestEvent.TIER_REFUSED: "Refuser le changement de tranche",
     RequestEvent.PURCHASE_ORDER_RECEIVED: "Enregistrer le bon de commande",
     RequestEvent.INVOICE_ISSUED: "Émettre la facture",
+    RequestEvent.INVOICE_REPLACED: "Remplacer la facture (avoir puis facture corrigée)",
     RequestEvent.PAYMENT_RECORDED: "Enregistrer le paiement",
     RequestEvent.CANCEL: "Annuler la demande",
 })
@@ -160,6 +165,7 @@ TRANSITIONS: Mapping[tuple[RequestState, RequestEvent], RequestState] = MappingP
     (_S.AWAITING_PURCHASE_ORDER, _E.PURCHASE_ORDER_RECEIVED): _S.READY_TO_INVOICE,
     (_S.READY_TO_INVOICE, _E.PURCHASE_ORDER_RECEIVED): _S.READY_TO_INVOICE,
     (_S.READY_TO_INVOICE, _E.INVOICE_ISSUED): _S.INVOICED,
+    (_S.INVOICED, _E.INVOICE_REPLACED): _S.INVOICED,
     (_S.INVOICED, _E.PAYMENT_RECORDED): _S.PAID,
     **{(state, _E.CANCEL): _S.CANCELLED for state in _S if state in OPEN_STATES},
 })

@@ -31,6 +31,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .association import PAYMENT_METHOD_LABELS
+from .chorus import DirectoryAnswer, check_buyer
 from .errors import ValidationError
 from .model import Address, Category, Organisation, PublicBuyerRequirement, TariffGrid, Tier
 from .renewal import RequestEvent, RequestState, apply, initial_state, is_open
@@ -230,6 +231,14 @@ class RenewalRequest:
         return self._after(RequestEvent.INVOICE_ISSUED, at, by, invoice_number,
                            invoice_number=invoice_number)
 
+    def with_invoice_replaced(self, invoice_number: str, po_number: str, service_code: str, at: datetime,
+                              by: str, note: str = "") -> RenewalRequest:
+        """The invoice cancelled by a credit note and replaced by ``invoice_number``, issued with
+        the corrected engagement number and service code."""
+        return self._after(RequestEvent.INVOICE_REPLACED, at, by, note, invoice_number=invoice_number,
+                           purchase_order_number=po_number,
+                           billing=replace(self.billing, service_code=service_code))
+
     def cancelled(self, at: datetime, by: str, reason: str = "") -> RenewalRequest:
         return self._after(RequestEvent.CANCEL, at, by, reason)
 
@@ -327,7 +336,8 @@ def _check_siret(value: str, on_record: str, required: bool, errors: dict[str, s
         return siret
 
 
-def _check_billing(form: RenewalForm, org: Organisation, errors: dict[str, str]) -> BillingDetails:
+def _check_billing(form: RenewalForm, org: Organisation, errors: dict[str, str],
+                   directory: DirectoryAnswer | None) -> BillingDetails:
     line1 = _text(form.address_line1, "address_line1", errors, limit=FIELD_LIMITS["address_line1"],
                   required="Indiquez l'adresse de facturation.")
     line2 = _text(form.address_line2, "address_line2", errors, limit=FIELD_LIMITS["address_line2"])
@@ -351,14 +361,11 @@ def _check_billing(form: RenewalForm, org: Organisation, errors: dict[str, str])
     service_code, requirement = "", PublicBuyerRequirement.NONE
     if org.public_buyer:  # only public buyers have a Chorus Pro structure
         service_code = _text(form.service_code, "service_code", errors, limit=FIELD_LIMITS["service_code"])
-        try:
-            requirement = PublicBuyerRequirement(form.buyer_requirement)
-        except ValueError:
-            errors["buyer_requirement"] = "Choisissez ce qu'exige votre structure dans Chorus Pro."
-        if requirement in (PublicBuyerRequirement.SERVICE_CODE, PublicBuyerRequirement.BOTH) \
-                and not service_code and "service_code" not in errors:
-            errors["service_code"] = ("Votre structure exige un code service sur ses factures : "
-                                      "indiquez-le (il figure dans l'annuaire Chorus Pro).")
+        if "service_code" not in errors:
+            # The directory decides (the SIRET's structure, its services and requirements); when it
+            # cannot be asked, what staff recorded for the organisation applies.
+            service_code, requirement = check_buyer(None if "siret" in errors else directory, service_code,
+                                                    errors, fallback=org.buyer_requirement)
     address = Address(line1, postcode, city, line2, country)
     return BillingDetails(address, email, siret, service_code, requirement)
 
@@ -394,8 +401,11 @@ def _check_tier(form: RenewalForm, org: Organisation, offered: Tier | None, grid
 
 
 def check_submission(form: RenewalForm, *, organisation: Organisation, offered: Tier | None,
-                     grid: TariffGrid, payment_methods: tuple[str, ...]) -> Submission:
-    """Parse and check the member's answers; raise ValidationError with one message per field."""
+                     grid: TariffGrid, payment_methods: tuple[str, ...],
+                     directory: DirectoryAnswer | None = None) -> Submission:
+    """Parse and check the member's answers; raise ValidationError with one message per field.
+
+    ``directory``: what the Chorus Pro directory says of the SIRET given (public buyers)."""
     org = organisation
     errors: dict[str, str] = {}
     comment = form.tier_comment.strip()
@@ -414,7 +424,12 @@ def check_submission(form: RenewalForm, *, organisation: Organisation, offered: 
                                            f"{PO_NUMBER_MAX} caractères.")
     elif _CONTROL.search(number):
         errors["purchase_order_number"] = "Ce numéro contient des caractères non autorisés."
-    billing = _check_billing(form, org, errors)
+    billing = _check_billing(form, org, errors, directory)
+    if billing.buyer_requirement is PublicBuyerRequirement.EITHER and not billing.service_code \
+            and form.wait_for_purchase_order == NO and not number and "purchase_order_number" not in errors:
+        errors["purchase_order_number"] = (
+            "Votre structure exige un code service ou un numéro d'engagement sur ses factures : choisissez "
+            "un service, indiquez le numéro, ou demandez-nous d'attendre votre bon de commande.")
     engagement_required = billing.buyer_requirement in (PublicBuyerRequirement.ENGAGEMENT,
                                                        PublicBuyerRequirement.BOTH)
     if engagement_required and form.wait_for_purchase_order == NO and not number \

@@ -25,6 +25,15 @@ def _start_moto() -> tuple[object, str]:
     return server, f"http://{host}:{port}"
 
 
+def _start_chorus_pro():
+    """The Chorus Pro stand-in, on loopback, with the demo buyers' directory."""
+    from chalicelib.local.chorus_standin import ChorusProStandIn
+
+    standin = ChorusProStandIn()
+    standin.start()
+    return standin
+
+
 def _drain_tasks_forever(rt, stop, interval: float = 0.2) -> None:
     """SQS's event source mapping, locally: tasks queued by requests are done within a second."""
     import time
@@ -41,7 +50,7 @@ def _drain_tasks_forever(rt, stop, interval: float = 0.2) -> None:
             logging.getLogger(__name__).exception("local task drain failed")
 
 
-def prepare_environment(port: int, endpoint: str, today: str = "") -> None:
+def prepare_environment(port: int, endpoint: str, today: str = "", chorus_url: str = "") -> None:
     """Point every AWS client at the stand-in, before any app module is imported.
 
     ``today`` (``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM``, Paris time) starts the app's clock on
@@ -58,6 +67,13 @@ def prepare_environment(port: int, endpoint: str, today: str = "") -> None:
         "BASE_URL": f"http://127.0.0.1:{port}",
         "TASKS_INLINE": "0",  # tasks go through the (stand-in) queue, drained by a thread: see below
     })
+    if chorus_url:
+        import json
+
+        from chalicelib.local.chorus_standin import DEMO_CREDENTIALS
+
+        os.environ.update({"CHORUS_PRO_API_URL": chorus_url, "CHORUS_PRO_OAUTH_URL": chorus_url,
+                           "CHORUS_PRO_CREDENTIALS": json.dumps(DEMO_CREDENTIALS)})
     os.environ.pop("AWS_PROFILE", None)
 
 
@@ -77,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("chalicelib").setLevel(logging.INFO)
 
     moto_server, endpoint = _start_moto()
-    prepare_environment(args.port, endpoint, args.today)
+    standin = _start_chorus_pro()
+    prepare_environment(args.port, endpoint, args.today, standin.url)
     sys.path.insert(0, str(ROOT))
 
     from chalice.config import Config as ChaliceConfig
@@ -87,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     from chalicelib.adapters.local_aws import create_resources
     from chalicelib.local.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, load_demo, open_season
     from chalicelib.runtime import get_runtime
+    from chalicelib.web import dev_routes
 
     rt = get_runtime()
+    standin.clock = rt.clock  # statuses dated on the app's (possibly simulated) day
+    dev_routes.STANDIN = standin
     create_resources(rt.config)
     logins = load_demo(rt)
 
@@ -102,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nAdhésions en ligne — {url}", flush=True)
     print(f"Boîte aux lettres de développement : {url}/_dev/courriels")
     print(f"AWS simulé (moto) : {endpoint} — données en mémoire, perdues à l'arrêt")
+    print(f"Chorus Pro simulé : {standin.url} — factures déposées visibles et modifiables sur {url}/_dev/taches")
     simulated = " (date simulée)" if rt.config.clock_start else ""
     print(f"Aujourd'hui pour l'application : {rt.today():%d/%m/%Y}{simulated} — campagne {open_season(rt)}")
     print(f"Comptes de démonstration (mot de passe pour tous : {DEMO_PASSWORD}) :")
@@ -116,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         stop.set()
+        standin.stop()
         moto_server.stop()
     return 0
 

@@ -38,6 +38,7 @@ class MembershipsView:
     documents: dict[int, list] = field(default_factory=dict)
     # the season to renew, its request and any other open request (« Renouveler l'adhésion »)
     renewal: RenewalStatus | None = None
+    deposits: dict = field(default_factory=dict)  # invoice number → its Chorus Pro deposit (public buyers)
 
 
 def _member_organisation(rt: Runtime, session: Session) -> Organisation:
@@ -61,7 +62,8 @@ def account_overview(rt: Runtime, session: Session) -> AccountView:
 
 def memberships_overview(rt: Runtime, session: Session) -> MembershipsView:
     """« Mes adhésions » in four DynamoDB requests: the session (read before this), then one
-    Query each on the organisation's memberships, renewal requests and documents.
+    Query each on the organisation's memberships, renewal requests and documents (a public
+    buyer with an invoice: a fifth, its Chorus Pro deposits).
 
     The organisation item is not read: the page shows only the organisation's name, and the
     session carries it from login (``Session.org_name``). A renaming by staff therefore shows
@@ -84,6 +86,16 @@ def memberships_overview(rt: Runtime, session: Session) -> MembershipsView:
     history = rt.memberships.for_organisation(org_id)
     year = rt.today().year
     current = next((m for m in history if m.year == year), None)
+    status = renewal_status(rt, org.org_id, history)
     return MembershipsView(org, year, current, last_validated(history), history,
-                           documents=list_documents(rt, org_id),
-                           renewal=renewal_status(rt, org.org_id, history))
+                           documents=list_documents(rt, org_id), renewal=status,
+                           deposits=member_deposits(rt, [status.request, *status.other_open] if status else []))
+
+
+def member_deposits(rt: Runtime, requests) -> dict:
+    """The Chorus Pro deposits of a public buyer's invoiced requests: one BatchGetItem, and
+    only for a public buyer with an invoice (the other pages keep their four reads)."""
+    from . import chorus
+
+    numbers = [r.invoice_number for r in requests if r is not None and r.public_buyer and r.invoice_number]
+    return chorus.for_numbers(rt, numbers) if numbers else {}

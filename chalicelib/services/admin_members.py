@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from ..domain.chorus import check_buyer
 from ..domain.errors import AlreadyExists, NotFound, ValidationError
 from ..domain.members import (
     check_contact_fields,
@@ -22,7 +23,7 @@ from ..domain.members import (
 from ..domain.model import Category, Contact, Membership, Organisation, Role, last_validated
 from ..domain.validation import fold
 from ..runtime import Runtime
-from . import tasks
+from . import chorus, tasks
 from .audit import record
 from .auth import issue_password_link
 from .mail import send_email
@@ -118,9 +119,23 @@ def _siret_taken(rt: Runtime, siret: str, org_id: str) -> Organisation | None:
     return next((o for o in rt.organisations.all() if o.siret == siret and o.org_id != org_id), None)
 
 
+def with_directory(rt: Runtime, org: Organisation) -> Organisation:
+    """A public buyer checked against the Chorus Pro directory: an unknown or inactive SIRET and
+    a service code the structure does not have are refused (ValidationError); the requirement
+    is the directory's. When the directory does not answer, staff's setting stands (the override)."""
+    if not org.public_buyer or not org.siret:
+        return org
+    answer = chorus.look_up(rt, org.siret)
+    errors: dict[str, str] = {}
+    service_code, requirement = check_buyer(answer, org.service_code, errors, fallback=org.buyer_requirement)
+    if errors:
+        raise ValidationError(errors)
+    return replace(org, service_code=service_code, buyer_requirement=requirement)
+
+
 def create_organisation(rt: Runtime, actor: str, values: Mapping[str, str]) -> Organisation:
     """Create an organisation from the staff form (a SIRET already used elsewhere is refused)."""
-    org = check_organisation(values, known_tiers(rt), org_id=_new_id(rt, "org"))
+    org = with_directory(rt, check_organisation(values, known_tiers(rt), org_id=_new_id(rt, "org")))
     other = _siret_taken(rt, org.siret, org.org_id)
     if other is not None:
         raise ValidationError({"siret": f"Ce SIRET est déjà celui de « {other.name} »."})
@@ -133,8 +148,8 @@ def create_organisation(rt: Runtime, actor: str, values: Mapping[str, str]) -> O
 def update_organisation(rt: Runtime, actor: str, org_id: str, values: Mapping[str, str]) -> Organisation:
     """Change an organisation's details from the staff form."""
     before = get_organisation(rt, org_id)
-    after = check_organisation(values, known_tiers(rt), org_id=org_id, active=before.active,
-                               stored_siret=before.siret)
+    after = with_directory(rt, check_organisation(values, known_tiers(rt), org_id=org_id, active=before.active,
+                                                  stored_siret=before.siret))
     other = _siret_taken(rt, after.siret, org_id)
     if other is not None:
         raise ValidationError({"siret": f"Ce SIRET est déjà celui de « {other.name} »."})

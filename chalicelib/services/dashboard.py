@@ -35,13 +35,14 @@ That is 17 requests, and none per organisation.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
 from ..domain.campaign import campaign_season, notice_terms
 from ..domain.chart import Series, percent, rate_chart, table_rows
+from ..domain.chorus import counts as chorus_counts
 from ..domain.documents import DocumentKind
 from ..domain.errors import ValidationError
 from ..domain.formatting import format_date
@@ -126,6 +127,7 @@ class Dashboard:
     not_renewed: list[NotRenewed]
     chart: str  # SVG markup ("" before the campaign opens)
     table: list[TableRow]
+    chorus: dict[str, int] = field(default_factory=dict)  # the season's Chorus Pro deposits (domain.chorus.counts)
 
     @property
     def total(self) -> StateLine:
@@ -244,8 +246,9 @@ def build_dashboard(rt: Runtime, season: int | None = None) -> Dashboard:
     uncounted = sum(1 for m in without_request if m.org_id in population)
     chart, table = _chart(curve, previous)
     seasons = tuple(sorted({*range(current - SEASONS_BACK, current + 1), season}, reverse=True))
+    deposits = [d for d in rt.chorus_deposits.all() if d.year == season]
     return Dashboard(season, current, seasons, today, opens_on, until, lines, curve, previous, uncounted,
-                     not_renewed, chart, table)
+                     not_renewed, chart, table, chorus_counts(deposits) if deposits else {})
 
 
 def _chart(curve: Curve, previous: Curve) -> tuple[str, list[TableRow]]:

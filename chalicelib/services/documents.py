@@ -63,6 +63,7 @@ from ..domain.model import Contact, MembershipStatus, Organisation, Role, last_v
 from ..domain.season import CampaignOpening, renewal_year
 from ..domain.security import Session
 from ..runtime import Runtime
+from . import chorus
 from .audit import record
 from .mail import send_email
 
@@ -305,9 +306,17 @@ def issue_invoice(rt: Runtime, *, org_id: str, year: int, tier_code: str, tier_l
 
 
 def _announce(rt: Runtime, org: Organisation, stored: StoredDocument) -> None:
-    """The invoice to whoever pays it, then the notice to the contacts who did not get it."""
-    payer = _send_to_payer(rt, org, stored)
+    """The invoice to whoever pays it (Chorus Pro for a public buyer, else its billing address),
+    then the notice to the contacts who did not get it."""
+    chorus.schedule(rt, org, stored)
+    payer = _send_to_payer(rt, org, stored) if _emailed_to_payer(rt, org) else ""
     _send_invoice_available(rt, org, stored.content, skip=payer)
+
+
+def _emailed_to_payer(rt: Runtime, org: Organisation) -> bool:
+    """A public buyer's invoices go to Chorus Pro, where its accountant takes them: an email to
+    its billing address as well only if the deployment asks for it (``chorus_also_email``)."""
+    return not chorus.goes_to_chorus(rt, org) or rt.config.chorus_also_email
 
 
 def ensure_announced(rt: Runtime, invoice_number: str) -> bool:
@@ -318,16 +327,17 @@ def ensure_announced(rt: Runtime, invoice_number: str) -> bool:
     if stored is None or stored.kind is not DocumentKind.INVOICE:
         return False
     org = _organisation(rt, stored.org_id)
-    payer = (stored.content.buyer.email or org.invoice_email).strip()
+    missing_deposit = chorus.ensure_scheduled(rt, org, stored)
+    payer = (stored.content.buyer.email or org.invoice_email).strip() if _emailed_to_payer(rt, org) else ""
     expected = ([_payer_message_id(stored)] if payer else []) + [
         _notice_message_id(stored.content, c) for c in _notice_contacts(rt, org, payer)]
     if all(rt.outbox.get(message_id) is not None for message_id in expected):
-        return False
+        return missing_deposit
     _announce(rt, org, stored)
     return all(rt.outbox.get(message_id) is not None for message_id in expected)
 
 
-def _stored_pdf(rt: Runtime, stored: StoredDocument) -> bytes:
+def stored_pdf(rt: Runtime, stored: StoredDocument) -> bytes:
     """The document's bytes as issued (never a re-render), checked against the recorded SHA-256."""
     pdf = rt.storage.get(stored.s3_key)
     if hashlib.sha256(pdf).hexdigest() != stored.sha256:
@@ -360,7 +370,7 @@ def _send_to_payer(rt: Runtime, org: Organisation, stored: StoredDocument) -> st
     if not address:
         return ""
     try:
-        attachments = ((f"{document.number}.pdf", _stored_pdf(rt, stored)),) if org.attach_invoices else ()
+        attachments = ((f"{document.number}.pdf", stored_pdf(rt, stored)),) if org.attach_invoices else ()
         names = {"credit_note": document} if stored.kind is DocumentKind.CREDIT_NOTE else {"invoice": document}
         send_email(rt, kind=kind, template=kind, recipients=[address], message_id=_payer_message_id(stored),
                    attachments=attachments, organisation=org, totals=document.totals,
@@ -393,7 +403,7 @@ def _send_invoice_available(rt: Runtime, org: Organisation, invoice: Invoice, sk
         try:
             send_email(rt, kind="invoice_available", template="invoice_available", recipients=[contact.email],
                        message_id=_notice_message_id(invoice, contact), contact=contact, organisation=org,
-                       invoice=invoice, totals=invoice.totals,
+                       invoice=invoice, totals=invoice.totals, chorus=chorus.goes_to_chorus(rt, org),
                        link=f"{rt.config.base_url}{MEMBERSHIPS_PATH}")
         except Exception:  # the invoice is issued; a lost notice must not turn it into an error
             log.exception("invoice %s: notice to a contact not queued", invoice.number)
@@ -413,12 +423,21 @@ def issue_credit_note(rt: Runtime, invoice_number: str, reason: str, *, actor: s
         stored = _issue(rt, draft, document_id, related_number=found.number)
     except AlreadyExists:  # issued by an earlier try: its email is queued once, whatever the retries
         existing = _existing(rt, document_id)
-        _send_to_payer(rt, _organisation(rt, found.org_id), existing)
+        _credit_note_to_payer(rt, _organisation(rt, found.org_id), existing)
         return existing.content
     record(rt, "document.credit_note_issued", actor=actor, target=stored.number, org_id=found.org_id,
            after={"number": stored.number, "invoice": found.number, "reason": reason, "sha256": stored.sha256})
-    _send_to_payer(rt, _organisation(rt, found.org_id), stored)
+    _credit_note_to_payer(rt, _organisation(rt, found.org_id), stored)
     return stored.content
+
+
+def _credit_note_to_payer(rt: Runtime, org: Organisation, stored: StoredDocument) -> None:
+    """Like the invoice: to Chorus Pro for a public buyer (the cancelled invoice's deposit then
+    needs no more action), else by email to the billing address."""
+    chorus.schedule(rt, org, stored)
+    chorus.resolve(rt, stored.related_number, stored.number)
+    if _emailed_to_payer(rt, org):
+        _send_to_payer(rt, org, stored)
 
 
 # --- certificates ----------------------------------------------------------------------

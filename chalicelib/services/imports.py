@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from ..adapters.dynamo.imports import ImportUpload
+from ..domain.chorus import check_buyer
 from ..domain.csv_io import Column, CsvUnreadable, csv_export, read_csv
 from ..domain.errors import AlreadyExists, ConcurrentUpdate, NotFound, ValidationError
 from ..domain.member_import import COLUMNS, ExistingState, ImportPlan, plan_import, template_rows
 from ..domain.members import organisation_diff
 from ..runtime import Runtime
+from . import chorus
 from .audit import record
 
 MAX_BYTES = 2 * 1024 * 1024
+DIRECTORY_SECONDS = 8.0  # of Chorus Pro directory look-ups per check, within the API's 28 s
 UPLOAD_LIFETIME = timedelta(hours=24)
 _ID = re.compile(r"[a-f0-9]{32}")
 
@@ -71,7 +75,38 @@ def _plan(rt: Runtime, data: bytes) -> ImportPlan:
         table = read_csv(data)
     except CsvUnreadable as error:
         raise ValidationError({"fichier": str(error)}) from None
-    return plan_import(table, _state(rt, _years_in(table)), lambda: f"org-{rt.id_factory()}")
+    plan = plan_import(table, _state(rt, _years_in(table)), lambda: f"org-{rt.id_factory()}")
+    _check_directory(rt, plan)
+    return plan
+
+
+def _check_directory(rt: Runtime, plan: ImportPlan) -> None:
+    """Public buyers new to the app (or with a new SIRET) checked in the Chorus Pro directory:
+    an unknown or inactive SIRET, or a service code the structure lacks, is an error (nothing
+    is imported); found, the structure's requirement is recorded. At most
+    ``DIRECTORY_SECONDS`` of look-ups per check (an import may hold hundreds of communes): the
+    rest, and all of them when the directory does not answer, are listed as not checked — the
+    renewal form checks each one again."""
+    deadline = time.monotonic() + DIRECTORY_SECONDS
+    unchecked: list[str] = []
+    for key, (before, after) in list(plan.organisations.items()):
+        if not after.public_buyer or not after.siret or \
+                (before is not None and before.public_buyer and before.siret == after.siret):
+            continue
+        answer = chorus.look_up(rt, after.siret) if time.monotonic() < deadline else None
+        if answer is None or answer.outcome == "unavailable":
+            unchecked.append(after.name)
+            continue
+        errors: dict[str, str] = {}
+        service_code, requirement = check_buyer(answer, after.service_code, errors, fallback=after.buyer_requirement)
+        if errors:
+            plan.file_errors.append(f"{after.name} (SIRET {after.siret}) : " + " ".join(errors.values()))
+        else:
+            plan.organisations[key] = (before, replace(after, service_code=service_code, buyer_requirement=requirement))
+    if unchecked:
+        plan.warnings.append(f"{len(unchecked)} acheteur(s) public(s) non vérifié(s) dans l'annuaire Chorus Pro "
+                             f"(annuaire injoignable ou fichier trop long) : {', '.join(unchecked[:10])}"
+                             f"{'…' if len(unchecked) > 10 else ''}. Leur formulaire de renouvellement les vérifiera.")
 
 
 def check_import(rt: Runtime, actor: str, filename: str, data: bytes) -> ImportCheck:

@@ -30,11 +30,13 @@ Decisions:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from ..domain.association import PAYMENT_METHOD_LABELS
+from ..domain.chorus import DirectoryAnswer
 from ..domain.errors import (
     AlreadyExists,
     ConcurrentUpdate,
@@ -58,7 +60,7 @@ from ..domain.renewal_request import (
 )
 from ..domain.season import CampaignOpening, campaign_opens_on, renewal_year
 from ..runtime import Runtime
-from . import documents, tasks
+from . import chorus, documents, tasks
 from .audit import record
 from .mail import send_email
 
@@ -144,6 +146,7 @@ class RenewalOffer:
     form: RenewalForm
     existing: RenewalRequest | None = None  # the season's live request, if any
     latest: RenewalRequest | None = None  # the season's latest attempt, live or cancelled
+    directory: DirectoryAnswer | None = None  # a public buyer's structure in Chorus Pro
 
 
 def _member(rt: Runtime, org_id: str, contact_id: str) -> tuple[Organisation, Contact]:
@@ -170,8 +173,9 @@ def _offer(rt: Runtime, org: Organisation, memberships: list[Membership], reques
     methods = [(code, PAYMENT_METHOD_LABELS.get(code, code)) for code in rt.association().payment_methods]
     latest = next((r for r in requests if r.year == year), None)  # newest attempt first
     existing = latest if latest is not None and latest.state is not RequestState.CANCELLED else None
+    directory = buyer_directory(rt, org) if existing is None else None
     return RenewalOffer(org, year, tiers, offered, basis, methods,
-                        RenewalForm.prefilled(org, offered, previous), existing, latest)
+                        RenewalForm.prefilled(org, offered, previous), existing, latest, directory)
 
 
 def start_renewal(rt: Runtime, org_id: str, contact_id: str) -> RenewalOffer:
@@ -268,11 +272,24 @@ def check_renewal_request(rt: Runtime, org_id: str, contact_id: str,
 
 
 def _checked(rt: Runtime, org: Organisation, offer: RenewalOffer, answers: dict[str, str]) -> Submission:
-    """The form's answers checked against the season's offer (ValidationError otherwise)."""
+    """The form's answers checked against the season's offer and, for a public buyer, against
+    the Chorus Pro directory (ValidationError otherwise)."""
+    form = RenewalForm.from_fields(answers)
     return check_submission(
-        RenewalForm.from_fields(answers), organisation=org, offered=offer.offered,
-        grid=rt.tariffs.grid(offer.year), payment_methods=rt.association().payment_methods,
+        form, organisation=org, offered=offer.offered, grid=rt.tariffs.grid(offer.year),
+        payment_methods=rt.association().payment_methods, directory=buyer_directory(rt, org, form.siret),
     )
+
+
+def buyer_directory(rt: Runtime, org: Organisation, siret: str | None = None) -> DirectoryAnswer | None:
+    """What Chorus Pro's directory says of a public buyer's SIRET (the one on record by default);
+    None for other organisations or a SIRET that is not 14 digits (the form says why)."""
+    if not org.public_buyer:
+        return None
+    siret = re.sub(r"[\s.\u00a0\u202f]", "", siret if siret is not None else org.siret)
+    if not (len(siret) == 14 and siret.isdigit()):
+        return None
+    return chorus.look_up(rt, siret)
 
 
 def _billing_dict(b: BillingDetails) -> dict:

@@ -9,7 +9,9 @@ Use cases:
   attempts, documents, payments and the actions its state allows;
 - ``decide_tier`` — staff settle a tier change; the reason goes to the contacts by email;
 - ``cancel_with_credit_note`` — cancel a request; an invoiced one gets its credit note;
-- ``finish_settlement`` — finish what an interruption left undone after a full payment.
+- ``finish_settlement`` — finish what an interruption left undone after a full payment;
+- ``replace_invoice`` — a credit note cancels the invoice and a corrected one replaces it
+  (e.g. Chorus Pro rejected it: wrong engagement number or service code).
 
 The other actions (purchase order, invoice, payment) are the use cases of
 ``services.renewal`` and ``services.payments``, called as they are.
@@ -22,16 +24,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..domain.campaign import campaign_season
+from ..domain.chorus import STAGE_FILTERS, Deposit, DirectoryAnswer, check_buyer
+from ..domain.chorus import counts as chorus_counts
+from ..domain.chorus import matches as chorus_matches
 from ..domain.documents import CreditNote, DocumentKind, StoredDocument
 from ..domain.errors import DomainError, NotFound, ValidationError
 from ..domain.formatting import format_eur
-from ..domain.model import Category, Organisation, Tier
+from ..domain.model import Category, Organisation, PublicBuyerRequirement, Tier
 from ..domain.payments import Payment, settles
 from ..domain.renewal import OPEN_STATES, RequestEvent, RequestState, allowed_events
-from ..domain.renewal_request import RenewalRequest
+from ..domain.renewal_request import PO_NUMBER_MAX, RenewalRequest
 from ..domain.season import CampaignOpening
 from ..runtime import Runtime
-from . import documents, payments, renewal
+from . import chorus, documents, payments, renewal
+from .audit import record
 
 PAGE_SIZE = 50
 OPEN, ALL = "en-cours", "toutes"  # state filters besides each RequestState value
@@ -40,6 +46,7 @@ NOTE_MAX = 1000
 
 # What each action of the detail page is, by the state machine's events.
 TIER, PURCHASE_ORDER, INVOICE, PAYMENT, CANCEL = "tier", "purchase_order", "invoice", "payment", "cancel"
+REPLACE = "replace"
 # Not an event: the follow-ups of a full payment that an interruption left undone (see ``request_detail``).
 SETTLE = "settle"
 _ACTIONS = {
@@ -47,6 +54,7 @@ _ACTIONS = {
     RequestEvent.TIER_REFUSED: TIER,
     RequestEvent.PURCHASE_ORDER_RECEIVED: PURCHASE_ORDER,
     RequestEvent.INVOICE_ISSUED: INVOICE,
+    RequestEvent.INVOICE_REPLACED: REPLACE,
     RequestEvent.PAYMENT_RECORDED: PAYMENT,
     RequestEvent.CANCEL: CANCEL,
 }
@@ -58,6 +66,7 @@ HISTORY_LABELS = {
     RequestEvent.TIER_REFUSED.value: "Changement de tranche refusé",
     RequestEvent.PURCHASE_ORDER_RECEIVED.value: "Bon de commande reçu",
     RequestEvent.INVOICE_ISSUED.value: "Facture émise",
+    RequestEvent.INVOICE_REPLACED.value: "Facture remplacée (avoir et facture corrigée)",
     RequestEvent.PAYMENT_RECORDED.value: "Facture soldée",
     RequestEvent.CANCEL.value: "Demande annulée",
 }
@@ -94,6 +103,9 @@ class QueuePage:
     page: int
     pages: int
     counts: dict[RequestState, int] = field(default_factory=dict)  # the season (and category), by state
+    chorus: str = ""  # a Chorus Pro filter (domain.chorus.STAGE_FILTERS), or "" for none
+    deposits: dict[str, Deposit] = field(default_factory=dict)  # the season's, by invoice number
+    chorus_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def open_count(self) -> int:
@@ -118,8 +130,11 @@ def _matches(request: RenewalRequest, state: str) -> bool:
 
 
 def request_queue(rt: Runtime, *, year: int | None = None, category: str = "", state: str = OPEN,
-                  page: int = 1, page_size: int = PAGE_SIZE) -> QueuePage:
-    """One page of the season's requests matching the filters, newest submission first."""
+                  page: int = 1, page_size: int = PAGE_SIZE, chorus_stage: str = "") -> QueuePage:
+    """One page of the season's requests matching the filters, newest submission first.
+
+    The season's invoices deposited on Chorus Pro are read in batches (100 per BatchGetItem)
+    for the column, the counts and the ``chorus_stage`` filter (which ignores the state filter)."""
     season = current_season(rt)
     year = year or season
     category = category if category in {c.value for c in Category} else ""
@@ -128,14 +143,21 @@ def request_queue(rt: Runtime, *, year: int | None = None, category: str = "", s
     counts = {s: 0 for s in RequestState}
     for r in requests:
         counts[r.state] += 1
-    matching = [r for r in requests if _matches(r, state)]
+    deposits = chorus.for_numbers(rt, [r.invoice_number for r in requests if r.public_buyer and r.invoice_number])
+    chorus_stage = chorus_stage if chorus_stage in STAGE_FILTERS else ""
+    if chorus_stage:
+        state = ALL
+        matching = [r for r in requests if chorus_matches(deposits.get(r.invoice_number), chorus_stage)]
+    else:
+        matching = [r for r in requests if _matches(r, state)]
     pages = max(1, math.ceil(len(matching) / page_size))
     page = min(max(page, 1), pages)
     shown = matching[(page - 1) * page_size: page * page_size]
     organisations = rt.organisations.get_many(r.org_id for r in shown)
     rows = [QueueRow(r, organisations.get(r.org_id)) for r in shown]
     years = sorted(set(rt.tariffs.years()) | {season, year}, reverse=True)
-    return QueuePage(year, years, category, state, rows, len(matching), page, pages, counts)
+    return QueuePage(year, years, category, state, rows, len(matching), page, pages, counts, chorus_stage,
+                     deposits, chorus_counts(list(deposits.values())))
 
 
 # --- one request -----------------------------------------------------------------------
@@ -153,6 +175,8 @@ class RequestDetail:
     paid: Decimal
     balance: Decimal | None
     tiers: list[Tier]  # the category's tiers of the season, for a tier decision
+    deposits: dict[str, Deposit]  # Chorus Pro deposits of the season's invoices and credit notes, by number
+    directory: DirectoryAnswer | None  # a public buyer's structure (services for a corrected invoice)
     actions: frozenset[str]  # TIER, PURCHASE_ORDER, INVOICE, PAYMENT, CANCEL: what the state allows
     names: dict[str, str]  # history author id → name
 
@@ -169,8 +193,17 @@ class RequestDetail:
             return ""
         payer = invoice.content.buyer.email or (self.organisation.invoice_email if self.organisation else "")
         sent = f" et envoyée à {payer}" if payer else ""
+        deposit = self.deposit
+        if deposit is not None:
+            sent = (f" et déposée sur Chorus Pro (flux {deposit.flux})" if deposit.flux
+                    else " ; son dépôt sur Chorus Pro est en cours")
         return (f"La facture {invoice.number} ({format_eur(invoice.total)}) a été émise{sent} ; "
                 "les contacts de la structure en ont été prévenus par courriel.")
+
+    @property
+    def deposit(self) -> Deposit | None:
+        """The Chorus Pro deposit of the request's current invoice."""
+        return self.deposits.get(self.request.invoice_number)
 
     @property
     def credit_note(self) -> StoredDocument | None:
@@ -218,10 +251,17 @@ def request_detail(rt: Runtime, org_id: str, year: int) -> RequestDetail:
     actions = frozenset(_ACTIONS[e] for e in allowed_events(request.state))
     if _settlement_unfinished(request, season_documents, total, balance):
         actions = (actions - {PAYMENT}) | {SETTLE}
+    if paid:  # an invoice with payments is never credited
+        actions -= {REPLACE}
+    deposits = chorus.for_numbers(rt, [d.number for d in season_documents if d.kind in
+                                       (DocumentKind.INVOICE, DocumentKind.CREDIT_NOTE)])
+    directory = renewal.buyer_directory(rt, organisation, request.billing.siret) \
+        if organisation is not None and REPLACE in actions else None
     return RequestDetail(
         request=request, organisation=organisation, earlier_attempts=earlier, other_seasons=others,
         documents=season_documents, payments=paid_list, invoice_total=total, paid=paid, balance=balance,
-        tiers=rt.tariffs.grid(year).for_category(request.category), actions=actions, names=_names(rt, request, paid_list),
+        tiers=rt.tariffs.grid(year).for_category(request.category), deposits=deposits, directory=directory,
+        actions=actions, names=_names(rt, request, paid_list),
     )
 
 
@@ -310,3 +350,64 @@ def cancel_with_credit_note(rt: Runtime, org_id: str, year: int, *, by: str, rea
         credit_note = documents.issue_credit_note(rt, current.invoice_number, reason, actor=by)
     cancelled = renewal.cancel_request(rt, org_id, year, cancelled_by=by, reason=reason)
     return Cancellation(cancelled, credit_note)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    request: RenewalRequest
+    credit_note: str
+    invoice: str
+
+
+def replace_invoice(rt: Runtime, org_id: str, year: int, *, replaced: str, reason: str, po_number: str,
+                    service_code: str, by: str) -> Replacement:
+    """Cancel the request's invoice ``replaced`` with a credit note and issue the corrected one
+    (same tier and amount; the engagement number and service code given), which goes to the
+    payer as any invoice does (Chorus Pro for a public buyer). Each step is idempotent: pressed
+    again, or run again after a failure, nothing is issued twice; once done, a second press says so.
+    """
+    reason = _check_text(reason, "reason", REASON_MAX,
+                         required="Indiquez pourquoi la facture est remplacée : le motif figure sur l'avoir.")
+    po_number = _check_text(po_number, "purchase_order_number", PO_NUMBER_MAX)
+    current = rt.renewals.latest(org_id, year)
+    if current is None:
+        raise NotFound(f"Aucune demande de renouvellement {year} n'est enregistrée.")
+    if replaced and current.invoice_number != replaced and any(
+            e.action == RequestEvent.INVOICE_REPLACED.value and e.note.startswith(f"{replaced} ") for e in current.history):
+        return Replacement(current, "", current.invoice_number)  # already done (a second press)
+    if current.state is not RequestState.INVOICED or not current.invoice_number or current.invoice_number != replaced:
+        from ..domain.renewal import InvalidTransition
+
+        raise InvalidTransition(current.state, RequestEvent.INVOICE_REPLACED)
+    org = rt.organisations.get(org_id)
+    errors: dict[str, str] = {}
+    requirement = PublicBuyerRequirement.NONE
+    if org is not None and org.public_buyer:
+        answer = renewal.buyer_directory(rt, org, current.billing.siret)
+        service_code, requirement = check_buyer(answer, _check_text(service_code, "service_code", 100), errors,
+                                                fallback=current.billing.buyer_requirement)
+    else:
+        service_code = ""
+    if requirement in (PublicBuyerRequirement.ENGAGEMENT, PublicBuyerRequirement.BOTH) and not po_number:
+        errors["purchase_order_number"] = "Cette structure exige un numéro d'engagement : indiquez-le."
+    if requirement is PublicBuyerRequirement.EITHER and not (po_number or service_code):
+        errors["purchase_order_number"] = "Cette structure exige un numéro d'engagement ou un code service."
+    if errors:
+        raise ValidationError(errors)
+    credit_note = documents.issue_credit_note(rt, replaced, reason, actor=by)
+    invoice = documents.issue_invoice(
+        rt, org_id=org_id, year=year, tier_code=current.tier_code, tier_label=current.tier_label,
+        amount=current.amount, po_number=po_number, service_code=service_code,
+        request_id=f"{current.reference}~{replaced}", actor=by)
+
+    def change(r: RenewalRequest) -> RenewalRequest:
+        if r.invoice_number == invoice.number:
+            return r
+        return r.with_invoice_replaced(invoice.number, po_number, service_code, rt.clock(), by,
+                                       note=f"{replaced} → {invoice.number} (avoir {credit_note.number}) : {reason}")
+
+    _, after = renewal._change(rt, org_id, year, change)
+    record(rt, "renewal.invoice_replaced", actor=by, target=after.reference, org_id=org_id,
+           before={"invoice": replaced}, after={"invoice": invoice.number, "credit_note": credit_note.number,
+                                                "purchase_order_number": po_number, "service_code": service_code})
+    return Replacement(after, credit_note.number, invoice.number)

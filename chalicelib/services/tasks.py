@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 PASSWORD_RESET = "password_reset"  # args: email, source_ip
 AFTER_SUBMIT = "after_submit"  # args: org_id, year, contact_id, attempt
 PREPARE_QUOTE = "prepare_quote"  # args: org_id
+CHORUS_DEPOSIT = "chorus_deposit"  # args: number (an invoice or credit note of a public buyer)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def prepare_quotes(rt: Runtime, org_ids: list[str]) -> None:
 
 def run(rt: Runtime, task: Task) -> None:
     """Do one task; raise to have it delivered again."""
-    from . import auth, documents, renewal
+    from . import auth, chorus, documents, renewal
 
     if task.kind == PASSWORD_RESET:
         auth.send_reset_link(rt, str(task.args["email"]), str(task.args.get("source_ip", "")))
@@ -72,6 +73,8 @@ def run(rt: Runtime, task: Task) -> None:
                              int(a["attempt"]) if a.get("attempt") is not None else None)
     elif task.kind == PREPARE_QUOTE:
         documents.prepare_quote(rt, str(task.args["org_id"]))
+    elif task.kind == CHORUS_DEPOSIT:
+        chorus.deposit(rt, str(task.args["number"]))
     else:
         log.error("unknown task %r dropped", task.kind)
 

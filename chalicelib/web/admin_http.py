@@ -44,6 +44,7 @@ NOTICES = {
     "reglement-finalise": "Le règlement est finalisé : l'adhésion est renouvelée, l'attestation émise et la structure prévenue.",
     "demande-annulee": "La demande a été annulée.",
     "demande-annulee-avoir": "La demande a été annulée et l'avoir de la facture a été émis.",
+    "facture-remplacee": "L'avoir de l'ancienne facture a été émis et la facture corrigée l'a remplacée.",
 }
 
 

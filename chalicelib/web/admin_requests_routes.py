@@ -13,6 +13,7 @@ from collections.abc import Callable
 from chalice import Blueprint
 
 from ..domain.association import PAYMENT_METHOD_LABELS
+from ..domain.chorus import STAGE_FILTERS
 from ..domain.errors import DomainError, NotFound, ValidationError
 from ..domain.model import CATEGORY_LABELS
 from ..domain.payments import PAYMENT_FIELDS, is_payment_id
@@ -34,6 +35,7 @@ STATE_OPTIONS = [(staff_requests.OPEN, "En cours (à traiter)"), (staff_requests
 TIER_FIELDS = {"tier_code": 40, "note": staff_requests.NOTE_MAX * 2}
 PO_FIELDS = {"purchase_order_number": PO_NUMBER_MAX * 4}
 PAYMENT_FORM = {**PAYMENT_FIELDS, "payment_id": 64}
+REPLACE_FIELDS = {"facture": 20, "reason": 500, "purchase_order_number": 50, "service_code": 100}
 CANCEL_FIELDS = {"reason": staff_requests.REASON_MAX * 2}
 MAX_UPLOAD = 2 * MAX_PURCHASE_ORDER_BYTES  # a PDF a little over the limit still gets its message by the field
 
@@ -63,16 +65,17 @@ def request_queue():
     year = ctx.query("annee", 4)
     page = staff_requests.request_queue(
         ctx.rt, year=_number(year, 0) if len(year) == 4 else None, category=ctx.query("categorie", 40),
-        state=ctx.query("etat", 40), page=_number(ctx.query("page", 6)))
+        state=ctx.query("etat", 40), page=_number(ctx.query("page", 6)), chorus_stage=ctx.query("chorus", 20))
     return render(ctx, "admin/requests.html", page=page, categories=CATEGORY_OPTIONS, states=STATE_OPTIONS,
-                  open_filter=staff_requests.OPEN, all_filter=staff_requests.ALL, today=ctx.rt.today())
+                  open_filter=staff_requests.OPEN, all_filter=staff_requests.ALL, today=ctx.rt.today(),
+                  chorus_filters=STAGE_FILTERS)
 
 
 # --- one request -----------------------------------------------------------------------
 
 
 # Actions whose success may have issued the invoice: their message says which and where it went.
-CAUSE_AN_INVOICE = {"bon-de-commande", "tranche-decidee", "facture-emise"}
+CAUSE_AN_INVOICE = {"bon-de-commande", "tranche-decidee", "facture-emise", "facture-remplacee"}
 
 
 def _detail_page(ctx, org_id: str, year: int, *, errors=None, values=None, failed: str = "", message: str = "",
@@ -230,6 +233,19 @@ def cancel_request(org_id, year):
         return "demande-annulee-avoir" if done.credit_note else "demande-annulee"
 
     return _act(org_id, year, staff_requests.CANCEL, lambda ctx: ctx.form(CANCEL_FIELDS), action)
+
+
+@route(bp, QUEUE + "/{org_id}/{year}/remplacement", methods=["POST"], content_types=FORM)
+def replace_invoice(org_id, year):
+    """Replace the invoice: a credit note cancels it, a corrected one (engagement number,
+    service code) is issued and goes to the payer (e.g. after a Chorus Pro rejection)."""
+    def action(ctx, actor, season, form):
+        staff_requests.replace_invoice(ctx.rt, org_id, season, replaced=form["facture"], reason=form["reason"],
+                                       po_number=form["purchase_order_number"], service_code=form["service_code"],
+                                       by=actor)
+        return "facture-remplacee"
+
+    return _act(org_id, year, staff_requests.REPLACE, lambda ctx: ctx.form(REPLACE_FIELDS), action)
 
 
 @route(bp, "/admin/documents/{document_id}")

@@ -62,7 +62,11 @@ TASKS = {
     "file": "File d'envoi de la campagne",
     "quotidienne_et_file": "Tâche quotidienne puis file d'envoi",
     "courriels": "Nouvel essai des courriels en échec",
+    "chorus": "Suivi Chorus Pro (dépôts en attente, statuts)",
 }
+# The Chorus Pro stand-in of ``make run`` (set by the local server): its invoices can be moved
+# through their statuses here, as a buyer's services and accountant would on the real platform.
+STANDIN = None
 
 
 def _local_only(ctx) -> None:
@@ -88,7 +92,12 @@ def _demo_code(rt) -> str:
 
 
 def _tasks_page(ctx, **values):
-    return render(ctx, "dev/tasks.html", demo_code=_demo_code(ctx.rt), tasks=TASKS, **values)
+    from ..local.chorus_standin import INVOICE_STATUSES
+
+    values.setdefault("chorus_errors", {})
+    return render(ctx, "dev/tasks.html", demo_code=_demo_code(ctx.rt), tasks=TASKS,
+                  chorus_invoices=list(reversed(STANDIN.invoices())) if STANDIN else [],
+                  chorus_statuses=INVOICE_STATUSES, **values)
 
 
 @route(bp, "/_dev/taches")
@@ -137,4 +146,30 @@ def run_task():
                            f"{sum(drained['sent'].values())} courriel(s) envoyé(s){f' ({detail})' if detail else ''}.")
     if form["task"] == "courriels":
         results.append(f"Courriels en échec : {jobs.retry_pending_emails(rt)['sent']} envoyé(s).")
+    if form["task"] == "chorus":
+        done = jobs.follow_chorus_pro(rt)
+        results.append(f"Suivi Chorus Pro : {done['deposited']} dépôt(s), {done['moved']} statut(s) mis à jour, "
+                       f"{done['failed']} échec(s).")
     return _tasks_page(ctx, results=results, errors={}, day=form["jour"])
+
+
+@route(bp, "/_dev/chorus", methods=["POST"], content_types=FORM)
+def chorus_move():
+    """Move an invoice deposited on the stand-in to a status (with the buyer's comment), then
+    run the follow-up so that the app sees it at once."""
+    ctx = context_for(bp.current_request)
+    _local_only(ctx)
+    form = ctx.form({"numero": 40, "statut": 40, "commentaire": 500})
+    errors = {}
+    if STANDIN is None:
+        errors["numero"] = "Le Chorus Pro simulé ne tourne pas dans ce processus."
+    else:
+        try:
+            STANDIN.move(form["numero"], form["statut"], form["commentaire"])
+        except ValueError as error:
+            errors["statut"] = f"Impossible : {error}"
+    if errors:
+        return _tasks_page(ctx, status=400, results=None, errors={}, chorus_errors=errors, day="")
+    done = jobs.follow_chorus_pro(ctx.rt)
+    return _tasks_page(ctx, results=[f"{form['numero']} : « {form['statut']} » sur Chorus Pro (simulé) ; "
+                                     f"suivi : {done['moved']} statut(s) mis à jour."], errors={}, day="")

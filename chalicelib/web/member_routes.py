@@ -23,4 +23,5 @@ def my_memberships():
     """« Mes adhésions »: this year's status and « Historique des adhésions »."""
     ctx = context_for(bp.current_request)
     view = account.memberships_overview(ctx.rt, ctx.require_member())
-    return render(ctx, "member/memberships.html", view=view, cancelled=ctx.query("demande_annulee") == "1")
+    return render(ctx, "member/memberships.html", view=view, cancelled=ctx.query("demande_annulee") == "1",
+                  deposits=view.deposits)

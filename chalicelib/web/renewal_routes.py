@@ -7,7 +7,6 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from ..domain.errors import NotFound, ValidationError
-from ..domain.model import PublicBuyerRequirement
 from ..domain.renewal_request import (
     FIELD_LIMITS,
     MAX_PURCHASE_ORDER_BYTES,
@@ -15,7 +14,7 @@ from ..domain.renewal_request import (
     PO_NUMBER_MAX,
     RenewalForm,
 )
-from ..services import renewal
+from ..services import account, renewal
 from .http import BadEncoding, PayloadTooLarge, context_for, redirect, render
 from .routes import FORM, route
 
@@ -51,7 +50,7 @@ def renewal_form():
     if offer.existing is not None:
         return redirect(_request_page(offer.year) + "?deja=1")
     return render(ctx, "member/renewal_form.html", offer=offer, form=offer.form, errors={},
-                  requirements=list(PublicBuyerRequirement))
+                  directory=offer.directory)
 
 
 @route(bp, FORM_PATH, methods=["POST"], content_types=FORM)
@@ -64,7 +63,7 @@ def renewal_submit():
     if step == EDIT:  # back from the recap to the form, with what was typed
         offer = renewal.start_renewal(ctx.rt, session.org_id, session.contact_id)
         return render(ctx, "member/renewal_form.html", offer=offer, form=RenewalForm.from_fields(answers),
-                      errors={}, requirements=list(PublicBuyerRequirement))
+                      errors={}, directory=renewal.buyer_directory(ctx.rt, offer.organisation, answers.get("siret", "")))
     try:
         if step == RECAP:
             offer, submission = renewal.check_renewal_request(ctx.rt, session.org_id, session.contact_id, answers)
@@ -77,7 +76,7 @@ def renewal_submit():
         offer = renewal.start_renewal(ctx.rt, session.org_id, session.contact_id)
         return render(ctx, "member/renewal_form.html", status=400, offer=offer,
                       form=RenewalForm.from_fields(answers), errors=error.errors,
-                      requirements=list(PublicBuyerRequirement))
+                      directory=renewal.buyer_directory(ctx.rt, offer.organisation, answers.get("siret", "")))
     flag = "enregistree=1" if result.created else "deja=1"
     return redirect(f"{_request_page(result.request.year)}?{flag}")
 
@@ -95,9 +94,10 @@ def _request_view(ctx, session, season: int, status: int = 200, **shown):
     """The season's request page (« Demande enregistrée le … »), with a message or errors shown."""
     values = {"just_saved": False, "already": False, "po_saved": False, "po_errors": {}, "po_number": "",
               "cancel_error": "", **shown}
-    return render(ctx, "member/renewal_done.html", status=status,
-                  request=renewal.request_for_member(ctx.rt, session.org_id, season),
-                  me=ctx.rt.contacts.get(session.contact_id), **values)
+    request = renewal.request_for_member(ctx.rt, session.org_id, season)
+    return render(ctx, "member/renewal_done.html", status=status, request=request,
+                  me=ctx.rt.contacts.get(session.contact_id), deposits=account.member_deposits(ctx.rt, [request]),
+                  **values)
 
 
 @route(bp, "/mon-compte/adhesions/demande/{year}/annulation", methods=["POST"], content_types=FORM)

@@ -330,8 +330,9 @@ def test_staff_record_the_purchase_order_and_the_invoice_follows(staff, member, 
     response = send_po(staff, MONTCLAIR, number="EJ-2027-0042")
     text = follow(staff, response)
     request = latest(rt)
-    assert (f"Bon de commande enregistré. La facture {request.invoice_number} (742,00\xa0€) a été émise et envoyée à "
-            "factures@montclair.example ; les contacts de la structure en ont été prévenus par courriel.") in plain(text)
+    flux = rt.chorus_deposits.get(request.invoice_number).flux  # a commune: its invoice goes to Chorus Pro
+    assert (f"Bon de commande enregistré. La facture {request.invoice_number} (742,00\xa0€) a été émise et déposée sur "
+            f"Chorus Pro (flux {flux}) ; les contacts de la structure en ont été prévenus par courriel.") in plain(text)
     assert request.purchase_order_number == "EJ-2027-0042" and rt.storage.get(request.purchase_order_file) == PDF
     assert request.state is RequestState.INVOICED
     assert "Bon de commande reçu" in plain(text)
@@ -383,7 +384,8 @@ def test_staff_issue_an_invoice_the_automatic_issue_missed(staff, invoice_failed
     assert "Émettre la facture (742,00" in plain(staff.text())
     text = follow(staff, staff.post(f"{MONTCLAIR}/facture", {}))
     request = latest(rt)
-    assert f"Facture émise. La facture {request.invoice_number} (742,00\xa0€) a été émise et envoyée à" in plain(text)
+    assert f"Facture émise. La facture {request.invoice_number} (742,00\xa0€) a été émise et déposée sur Chorus Pro" \
+        in plain(text)
     assert request.state is RequestState.INVOICED
     invoice = rt.documents.by_number(request.invoice_number)
     assert invoice.kind is DocumentKind.INVOICE and invoice.content.po_number == "EJ-2027-0042"

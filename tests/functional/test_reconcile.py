@@ -86,13 +86,26 @@ def test_an_invoice_whose_emails_were_never_queued_is_announced_once(rt, staff, 
     request = submit(rt)
     monkeypatch.undo()
     assert request.state is RequestState.INVOICED
-    assert not [m for m in sent_emails() if m.recipients == ("factures@montclair.example",)]
+    notices = lambda: [m for m in sent_emails() if "Votre facture est disponible" in m.subject]  # noqa: E731
+    assert not notices() and rt.chorus_deposits.get(request.invoice_number) is None
 
     assert jobs.issue_pending_invoices(rt)["invoices_announced"] == 1
-    [email] = [m for m in sent_emails() if m.recipients == ("factures@montclair.example",)]
-    assert request.invoice_number in email.subject and email.attachments
+    assert len(notices()) == 3  # Ville de Montclair's contacts
+    assert rt.chorus_deposits.get(request.invoice_number).flux  # a commune: its invoice goes to Chorus Pro
     assert jobs.issue_pending_invoices(rt).get("invoices_announced", 0) == 0
-    assert len([m for m in sent_emails() if m.recipients == ("factures@montclair.example",)]) == 1
+    assert len(notices()) == 3 and len(rt.chorus_deposits.all()) == 1
+
+
+def test_a_private_buyers_lost_invoice_email_is_sent_once(rt, demo, monkeypatch):
+    monkeypatch.setattr(documents, "_announce", lambda *args, **kwargs: None)  # crash right after the invoice
+    invoice = documents.issue_invoice(rt, org_id="org-durand", year=2026, tier_code="ENT-2", tier_label="ENT-2",
+                                      amount=Decimal("350"), request_id="req-durand")
+    monkeypatch.undo()
+    assert documents.ensure_announced(rt, invoice.number)
+    [email] = [m for m in sent_emails() if m.recipients == ("compta@paysages-durand.example",)]
+    assert invoice.number in email.subject and email.attachments
+    assert not documents.ensure_announced(rt, invoice.number)
+    assert rt.chorus_deposits.get(invoice.number) is None
 
 
 def test_a_partly_paid_invoice_is_left_as_it_is(rt, staff):

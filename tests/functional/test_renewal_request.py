@@ -68,7 +68,8 @@ def test_form_is_prefilled_from_the_last_validated_membership_and_the_organisati
     for value in ("Hôtel de ville, 12 rue de la République", "44000", "Montclair", "21440987600019",
                   "factures@montclair.example", "ESPACES-VERTS"):
         assert f'value="{value}"' in html, value
-    assert '<option value="engagement" selected>' in html
+    assert '<option value="ESPACES-VERTS" selected>' in html  # its services, from the Chorus Pro directory
+    assert "elle exige : numéro d'engagement obligatoire" in plain(html)
     for label in ("Virement bancaire", "Chèque", "Mandat administratif"):
         assert label in html
     # only the organisation's category is offered, with the renewal year's amounts
@@ -215,7 +216,7 @@ def test_a_tier_change_waits_for_the_association(browser, campaign_open, rt):
     ({"postcode": "4400"}, "postcode", "Le code postal comporte 5 chiffres"),
     ({"siret": "21440987600018"}, "siret", "Ce SIRET n'est pas valide"),
     ({"address_line1": ""}, "address_line1", "Indiquez l'adresse de facturation."),
-    ({"buyer_requirement": "both", "service_code": ""}, "service_code", "Votre structure exige un code service"),
+    ({"service_code": "VOIRIE"}, "service_code", "Ce code service n'existe pas (ou plus) chez Ville de Montclair"),
 ])
 def test_bad_answers_get_a_french_message_next_to_the_field_and_nothing_is_saved(
         browser, campaign_open, rt, overrides, field, message):

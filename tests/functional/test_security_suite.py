@@ -21,7 +21,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 CATCH_ALL = re.compile(r"^(/\{p\d\})+$")
 PUBLIC = {"/", "/connexion", "/mot-de-passe-oublie", "/mot-de-passe/nouveau", "/static/{name}",
           "/deconnexion", "/_dev/courriels", "/_dev/courriels/{message_id}", "/_dev/courriels/{message_id}/pj/{index}",
-          "/_dev/taches", "/connexion/verification"}
+          "/_dev/taches", "/_dev/chorus", "/connexion/verification"}
 
 
 ANY_ACCOUNT = {"/mon-compte/mot-de-passe"}  # any logged-in account, member or staff

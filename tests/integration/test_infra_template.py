@@ -214,40 +214,56 @@ def test_every_gateway_response_carries_the_apps_security_headers(generated):
             "Strict-Transport-Security"], kind
 
 
-def test_secrets_are_ssm_parameters_named_to_the_functions_never_values_in_their_environment(generated):
+@pytest.mark.parametrize("variable, secret, expected_readers", [
+    # The API handler renders and checks the forms; the scheduled and queued functions do not.
+    ("CSRF_SECRET", "csrf-secret", {"api_handler"}),
+    # The directory behind the public buyers' forms; the deposit task; the 15-minute follow-up.
+    ("CHORUS_PRO_CREDENTIALS", "chorus-pro-credentials", {"api_handler", "process_task", "follow_chorus_pro"}),
+])
+def test_secrets_are_ssm_parameters_named_to_the_functions_never_values_in_their_environment(
+        generated, variable, secret, expected_readers):
     from infra.access import FUNCTIONS
 
     template, policies = generated
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     texts = [json.dumps(config.get("environment_variables", {}))] + \
         [json.dumps(s.get("environment_variables", {})) for s in config["stages"].values()]
-    assert not any("CSRF_SECRET" in text for text in texts)
-    parameter = f"/adhesions/{STAGE}/csrf-secret"
+    assert not any(variable in text for text in texts)
+    parameter = f"/adhesions/{STAGE}/{secret}"
     parameter_arn = {"Fn::Sub": f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{parameter}"}
     readers = set()
     for name, policy in policies.items():
         logical = "APIHandler" if name == "api_handler" else "".join(p.title() for p in name.split("_"))
         variables = template["Resources"][logical]["Properties"]["Environment"]["Variables"]
         # Every function names the parameter (its config requires it); none gets the value
-        assert variables["CSRF_SECRET_PARAMETER"] == parameter
-        assert "CSRF_SECRET" not in variables
+        assert variables[f"{variable}_PARAMETER"] == parameter
+        assert variable not in variables
         assert not any("resolve:ssm" in json.dumps(value) for value in variables.values())
         # and only the functions granted it may read and decrypt it, through SSM only
         statements = {s["Sid"]: s for s in policy["Statement"]}
-        if "csrf-secret" not in FUNCTIONS[name].read_secrets:
-            assert not {"ReadSecrets", "DecryptSecrets"} & set(statements), name
+        if secret not in FUNCTIONS[name].read_secrets:
+            assert parameter_arn not in statements.get("ReadSecrets", {}).get("Resource", []), name
             continue
         readers.add(name)
         assert statements["ReadSecrets"]["Action"] == ["ssm:GetParameter"]
-        assert statements["ReadSecrets"]["Resource"] == [parameter_arn]
+        assert parameter_arn in statements["ReadSecrets"]["Resource"]
         decrypt = statements["DecryptSecrets"]
         assert decrypt["Action"] == ["kms:Decrypt"]
         assert decrypt["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"}
-        assert decrypt["Condition"] == {"StringEquals": {
-            "kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"},
-            "kms:EncryptionContext:PARAMETER_ARN": [parameter_arn]}}
-    # The API handler renders and checks the forms; the scheduled and queued functions do not.
-    assert readers == {"api_handler"}
+        assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}
+        assert parameter_arn in decrypt["Condition"]["StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"]
+        assert statements["ReadSecrets"]["Resource"] == \
+            decrypt["Condition"]["StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"]
+    assert readers == expected_readers
+
+
+def test_only_the_functions_reading_a_secret_have_the_grants(generated):
+    from infra.access import FUNCTIONS
+
+    _, policies = generated
+    for name, policy in policies.items():
+        statements = {s["Sid"] for s in policy["Statement"]}
+        assert bool({"ReadSecrets", "DecryptSecrets"} & statements) == bool(FUNCTIONS[name].read_secrets), name
 
 
 def test_the_email_failure_alarm_counts_what_the_outbox_logs_when_ses_refuses(rt, caplog):
@@ -559,7 +575,7 @@ def _unreachable(*args, **kwargs):
     raise ConnectionError("S3 unreachable")
 
 
-def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, rt, demo, clock):
+def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, rt, demo, clock, chorus):
     from chalice.test import Client
 
     from app import app
@@ -625,6 +641,15 @@ def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, 
                                                    detail={}, resources=[])
         with as_function("run_campaign_schedule"):
             client.lambda_.invoke("run_campaign_schedule", schedule)
+        with as_function("api_handler"):  # a commune renews: its invoice (a task) goes to Chorus Pro (a task)
+            from tests.functional.renewal_support import answers
+
+            commune = Browser(client)
+            commune.login("m.lefevre@montclair.example")
+            commune.get("/mon-compte/adhesions/renouveler")
+            saved = commune.post("/mon-compte/adhesions/renouveler",
+                                 answers(wait_for_purchase_order="no", purchase_order_number="EJ-2027-1"))
+            assert saved.status_code == 303, saved.status_code
         while received := rt.task_queue.receive(max_messages=1):  # « Mot de passe oublié »'s task
             event = client.events.generate_sqs_event([received[0].body], queue_name=rt.config.tasks_queue)
             with as_function("process_task"):
@@ -635,13 +660,19 @@ def test_what_each_function_does_on_aws_is_allowed_by_its_own_policy(generated, 
             with as_function("process_campaign_chunk"):
                 client.lambda_.invoke("process_campaign_chunk", event)
             rt.campaign_queue.delete(received[0].receipt)
+        # the commune's services reject the invoice: the follow-up records it and alerts staff
+        invoice_number = rt.renewals.latest("org-montclair", 2027).invoice_number
+        assert rt.chorus_deposits.get(invoice_number).flux
+        chorus.move(invoice_number, "REJETEE", "Service fait impossible à constater")
+        with as_function("follow_chorus_pro"):
+            assert client.lambda_.invoke("follow_chorus_pro", schedule).payload["moved"] == 1
         clock.advance(hours=1)
         with as_function("retry_pending_emails"):
             client.lambda_.invoke("retry_pending_emails", schedule)
     config_module._secure_parameter.cache_clear()
     # Then every request each function made is allowed by that function's policy
     assert {c[0] for c in calls.calls} >= {"api_handler", "run_campaign_schedule", "process_campaign_chunk",
-                                           "issue_pending_invoices", "process_task"}
+                                           "issue_pending_invoices", "process_task", "follow_chorus_pro"}
     assert {(c[0], c[2]) for c in calls.calls if c[1] == "ssm"} == {("api_handler", "GetParameter")}
     needs = [(function, need) for function, service, operation, params in calls.calls
              for need in stage.needs(service, operation, params)]

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from chalicelib.domain.chorus import BuyerService, BuyerStructure, DirectoryAnswer
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.model import (
     Address,
@@ -55,9 +56,18 @@ def form(org: Organisation = TOWN, **changes) -> RenewalForm:
 
 
 def check(f: RenewalForm, org: Organisation = TOWN, offered: Tier | None | str = "default",
-          methods: tuple[str, ...] = METHODS) -> Submission:
+          methods: tuple[str, ...] = METHODS, directory: DirectoryAnswer | None = None) -> Submission:
     tier = offered_tier(GRID, org.category, org.current_tier) if offered == "default" else offered
-    return check_submission(f, organisation=org, offered=tier, grid=GRID, payment_methods=methods)
+    return check_submission(f, organisation=org, offered=tier, grid=GRID, payment_methods=methods,
+                            directory=directory)
+
+
+def directory(requirement: str, siret: str = "21440987600019") -> DirectoryAnswer:
+    """The Chorus Pro directory's answer for a structure with this requirement and two services."""
+    flags = {"none": (False, False), "service_code": (True, False), "engagement": (False, True),
+             "both": (True, True)}[requirement]
+    return DirectoryAnswer("found", siret, BuyerStructure(
+        siret, "Ville de X", True, *flags, services=(BuyerService("PARCS", "Parcs"), BuyerService("FIN", "Finances"))))
 
 
 def errors_of(f: RenewalForm, **kwargs) -> dict[str, str]:
@@ -155,16 +165,28 @@ def test_the_comment_may_have_up_to_1000_characters_over_several_lines():
 
 @pytest.mark.parametrize("requirement", ["engagement", "both"])
 def test_a_buyer_requiring_an_engagement_number_gives_it_or_asks_us_to_wait(requirement):
-    base = form(buyer_requirement=requirement, service_code="PARCS")
-    assert "numéro d'engagement" in errors_of(base)["purchase_order_number"]
-    assert check(replace(base, purchase_order_number="EJ-1")).purchase_order_number == "EJ-1"
-    assert check(replace(base, wait_for_purchase_order="yes")).wait_for_purchase_order is True
+    base, answer = form(service_code="PARCS"), directory(requirement)
+    assert "numéro d'engagement" in errors_of(base, directory=answer)["purchase_order_number"]
+    assert check(replace(base, purchase_order_number="EJ-1"), directory=answer).purchase_order_number == "EJ-1"
+    assert check(replace(base, wait_for_purchase_order="yes"), directory=answer).wait_for_purchase_order is True
+    # without the directory, what staff recorded for the organisation applies
+    town = replace(TOWN, buyer_requirement=PublicBuyerRequirement(requirement))
+    assert "numéro d'engagement" in errors_of(base, org=town)["purchase_order_number"]
 
 
 @pytest.mark.parametrize("requirement", ["service_code", "both"])
 def test_a_buyer_requiring_a_service_code_must_have_one(requirement):
-    f = form(buyer_requirement=requirement, service_code="", wait_for_purchase_order="yes")
-    assert "code service" in errors_of(f)["service_code"]
+    f = form(service_code="", wait_for_purchase_order="yes")
+    assert "code service" in errors_of(f, directory=directory(requirement))["service_code"]
+    town = replace(TOWN, buyer_requirement=PublicBuyerRequirement(requirement))
+    assert "code service" in errors_of(f, org=town)["service_code"]
+
+
+def test_the_form_cannot_claim_a_requirement_the_directory_contradicts():
+    s = check(form(service_code="parcs", buyer_requirement="none", purchase_order_number="EJ-9"),
+              directory=directory("both"))
+    assert (s.billing.service_code, s.billing.buyer_requirement) == ("PARCS", PublicBuyerRequirement.BOTH)
+    assert "ne figure pas" in errors_of(form(), directory=DirectoryAnswer("unknown", "21440987600019"))["siret"]
 
 
 # --- billing details ---------------------------------------------------------------------
@@ -176,7 +198,7 @@ def test_unchanged_billing_details_are_the_organisations():
 
 def test_corrected_billing_details_are_normalised_and_apply_to_the_organisation():
     s = check(form(address_line2=" Service finances ", invoice_email=" Compta@X.example", siret="732 829 320 00074",
-                   service_code="FIN", buyer_requirement="service_code"))
+                   service_code="FIN"), directory=directory("service_code", VALID_SIRET))
     assert s.billing.address == Address("1 place de la Mairie", "49000", "X", "Service finances", "FR")
     assert (s.billing.invoice_email, s.billing.siret) == ("compta@x.example", VALID_SIRET)
     updated = s.billing.applied_to(TOWN)
@@ -196,7 +218,8 @@ def test_the_siret_on_record_is_accepted_as_it_is_but_a_corrected_one_is_checked
 def test_only_public_buyers_have_a_service_code_and_a_buyer_requirement():
     s = check(form(COMPANY, service_code="IGNORED", buyer_requirement="both"), org=COMPANY)
     assert (s.billing.service_code, s.billing.buyer_requirement) == ("", PublicBuyerRequirement.NONE)
-    assert "Chorus Pro" in errors_of(form(buyer_requirement="sometimes"))["buyer_requirement"]
+    # the member no longer says what the buyer requires: a made-up value changes nothing
+    assert check(form(buyer_requirement="sometimes")).billing.buyer_requirement is PublicBuyerRequirement.NONE
 
 
 @pytest.mark.parametrize("field, value, message", [

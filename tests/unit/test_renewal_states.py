@@ -41,6 +41,7 @@ EXPECTED: dict[tuple[RequestState, RequestEvent], tuple[RequestState, RequestSta
     (S.READY_TO_INVOICE, E.PURCHASE_ORDER_RECEIVED): (S.READY_TO_INVOICE, S.READY_TO_INVOICE),
     (S.READY_TO_INVOICE, E.INVOICE_ISSUED): (S.INVOICED, S.INVOICED),
     (S.READY_TO_INVOICE, E.CANCEL): (S.CANCELLED, S.CANCELLED),
+    (S.INVOICED, E.INVOICE_REPLACED): (S.INVOICED, S.INVOICED),  # credit note, then a corrected invoice
     (S.INVOICED, E.PAYMENT_RECORDED): (S.PAID, S.PAID),
     (S.INVOICED, E.CANCEL): (S.CANCELLED, S.CANCELLED),
 }
@@ -119,7 +120,7 @@ def test_allowed_events_list_the_table_in_declaration_order() -> None:
         E.PURCHASE_ORDER_RECEIVED,
         E.CANCEL,
     )
-    assert allowed_events(S.INVOICED) == (E.PAYMENT_RECORDED, E.CANCEL)
+    assert allowed_events(S.INVOICED) == (E.INVOICE_REPLACED, E.PAYMENT_RECORDED, E.CANCEL)
 
 
 def test_every_state_but_the_final_ones_can_be_left() -> None:

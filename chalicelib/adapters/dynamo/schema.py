@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
-from . import audit, campaign, contact_emails, documents, imports, payments, renewals, tables, tariff_versions
+from . import audit, campaign, chorus, contact_emails, documents, imports, payments, renewals, tables, tariff_versions
 
 TABLE_MODULES = [tables, audit, documents, campaign, renewals, contact_emails, tariff_versions, imports,
-                 payments]
+                 payments, chorus]
 
 
 def _collect() -> tuple[type[Model], ...]:
