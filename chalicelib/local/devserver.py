@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("chalicelib").setLevel(logging.INFO)
 
     moto_server, endpoint = _start_moto()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every SQS poll otherwise
     standin = _start_chorus_pro()
     prepare_environment(args.port, endpoint, args.today, standin.url)
     sys.path.insert(0, str(ROOT))

@@ -6,7 +6,8 @@ import pytest
 from chalicelib.adapters.dynamo.audit import AuditTable
 from chalicelib.domain.errors import DomainError, NotFound, ValidationError
 from chalicelib.domain.members import organisation_values
-from chalicelib.domain.model import Role
+from chalicelib.domain.model import PublicBuyerRequirement, Role
+from chalicelib.local.chorus_standin import UNKNOWN_SIRET
 from chalicelib.services import admin_members as members
 from tests.conftest import sent_emails
 
@@ -15,6 +16,15 @@ NEW_ORG = {"name": "Ville de Belleville", "category": "collectivite", "siret": "
            "address_line1": "1 place de la Mairie", "postcode": "44100", "city": "Belleville",
            "invoice_email": "compta@belleville.example", "current_tier": "COL-2", "public_buyer": "oui",
            "service_code": "", "buyer_requirement": "none"}
+
+
+@pytest.fixture(autouse=True)
+def belleville_in_the_directory(chorus):
+    """Ville de Belleville, a public buyer, is a structure of the Chorus Pro directory."""
+    from chalicelib.local.chorus_standin import Service, Structure
+
+    chorus.add_structure(Structure("73282932000074", "Ville de Belleville", engagement_required=True,
+                                   services=[Service("COMPTA", "Comptabilité")]))
 
 
 @pytest.fixture
@@ -50,6 +60,25 @@ def test_create_organisation_records_its_values(rt, staff):
     assert rt.organisations.get(org.org_id).name == "Ville de Belleville"
     [event] = events("organisation.created")
     assert event.actor == staff and '"siret": "73282932000074"' in event.data
+
+
+def test_a_public_buyer_is_checked_in_the_chorus_pro_directory(rt, staff, chorus):
+    org = members.create_organisation(rt, staff, {**NEW_ORG, "service_code": "compta"})
+    # the directory's requirement, not the form's « none »; the service code as the directory spells it
+    assert (org.buyer_requirement, org.service_code) == (PublicBuyerRequirement.ENGAGEMENT, "COMPTA")
+    with pytest.raises(ValidationError) as raised:
+        members.create_organisation(rt, staff, {**NEW_ORG, "siret": UNKNOWN_SIRET, "name": "Inconnue"})
+    assert "ne figure pas dans l'annuaire Chorus Pro" in raised.value.errors["siret"]
+    with pytest.raises(ValidationError) as raised:
+        members.update_organisation(rt, staff, org.org_id, {**NEW_ORG, "service_code": "VOIRIE"})
+    assert "COMPTA" in raised.value.errors["service_code"]
+    chorus.fail_next(count=50, status=503, path_contains="/structures/")
+    from chalicelib.services.chorus import forget_directory
+
+    forget_directory()  # the directory does not answer: staff's setting stands
+    org = members.update_organisation(rt, staff, org.org_id, {**NEW_ORG, "buyer_requirement": "les deux",
+                                                               "service_code": "VOIRIE"})
+    assert (org.buyer_requirement, org.service_code) == (PublicBuyerRequirement.BOTH, "VOIRIE")
 
 
 def test_create_organisation_refuses_a_siret_already_used(rt, staff):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import sent_emails
 from tests.functional.conftest import MEMBER, STAFF
 
@@ -10,6 +12,15 @@ NEW_ORG = {"name": "Ville de Belleville", "category": "collectivite", "siret": "
            "address_line1": "1 place de la Mairie", "address_line2": "", "postcode": "44100", "city": "Belleville",
            "invoice_email": "compta@belleville.example", "current_tier": "COL-2", "public_buyer": "oui",
            "service_code": "", "buyer_requirement": "none"}
+
+
+@pytest.fixture(autouse=True)
+def belleville_in_the_directory(chorus):
+    """Ville de Belleville, a public buyer, is a structure of the Chorus Pro directory."""
+    from chalicelib.local.chorus_standin import Service, Structure
+
+    chorus.add_structure(Structure("73282932000074", "Ville de Belleville", engagement_required=True,
+                                   services=[Service("COMPTA", "Comptabilité")]))
 
 
 def staff_browser(browser):

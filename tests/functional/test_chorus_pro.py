@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from chalicelib.domain.model import PublicBuyerRequirement
-from chalicelib.local.chorus_standin import INACTIVE_SIRET, UNKNOWN_SIRET, Structure
+from chalicelib.local.chorus_standin import INACTIVE_SIRET, UNKNOWN_SIRET, Service, Structure
 from chalicelib.services import chorus as chorus_service
 from tests.conftest import at_once, sent_emails
 from tests.functional.conftest import MEMBER, STAFF, Browser
@@ -279,3 +279,26 @@ def test_a_private_buyer_is_never_deposited(rt, demo):
                                       amount="350.00")
     assert rt.chorus_deposits.get(invoice.number) is None
     assert [m for m in sent_emails() if "compta@paysages-durand.example" in m.recipients]
+
+
+# --- the CSV import ---------------------------------------------------------------------------
+
+IMPORT_HEADER = ("SIRET;Nom de la structure;Catégorie;Adresse;Code postal;Ville;E-mail de facturation;"
+                 "Acheteur public;Code service;Exigence de l'acheteur public\r\n")
+
+
+def test_an_import_checks_new_public_buyers_in_the_directory(rt, demo, chorus):
+    from chalicelib.services import imports
+
+    staff = rt.contacts.find_by_email(STAFF).contact_id
+    chorus.add_structure(Structure("73282932000074", "Ville de Belleville", service_code_required=True,
+                                   services=[Service("FIN", "Finances")]))
+    good = "73282932000074;Ville de Belleville;Collectivité;1 place;44100;Belleville;c@belleville.example;oui;fin;aucune\r\n"
+    unknown = (f"{UNKNOWN_SIRET};Commune inconnue;Collectivité;1 place;44100;Nulle-Part;c@nulle.example;oui;;aucune\r\n")
+    check = imports.check_import(rt, staff, "a.csv", (IMPORT_HEADER + good + unknown).encode())
+    assert any("Commune inconnue" in e and "ne figure pas dans l'annuaire Chorus Pro" in e for e in check.plan.file_errors)
+    check = imports.check_import(rt, staff, "a.csv", (IMPORT_HEADER + good).encode())
+    assert not check.plan.has_errors
+    imports.confirm_import(rt, staff, check.upload.import_id)
+    org = next(o for o in rt.organisations.all() if o.siret == "73282932000074")
+    assert (org.buyer_requirement, org.service_code) == (PublicBuyerRequirement.SERVICE_CODE, "FIN")
