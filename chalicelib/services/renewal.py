@@ -407,6 +407,19 @@ def mark_invoiced(rt: Runtime, org_id: str, year: int, invoice_number: str, *, b
     return after
 
 
+def mark_invoice_replaced(rt: Runtime, org_id: str, year: int, *, replaced: str, invoice_number: str,
+                          po_number: str, service_code: str, by: str, note: str) -> RenewalRequest:
+    """The request's invoice ``replaced`` is cancelled and ``invoice_number`` replaces it (idempotent)."""
+    def change(r: RenewalRequest) -> RenewalRequest:
+        if r.invoice_number == invoice_number:
+            return r
+        if r.invoice_number != replaced:
+            raise ConcurrentUpdate()
+        return r.with_invoice_replaced(invoice_number, po_number, service_code, rt.clock(), by, note=note)
+
+    return _change(rt, org_id, year, change)[1]
+
+
 def mark_paid(rt: Runtime, org_id: str, year: int, *, by: str) -> RenewalRequest:
     """Move the season's INVOICED request to PAID once its invoice is fully paid (idempotent).
 

@@ -400,13 +400,9 @@ def replace_invoice(rt: Runtime, org_id: str, year: int, *, replaced: str, reaso
         amount=current.amount, po_number=po_number, service_code=service_code,
         request_id=f"{current.reference}~{replaced}", actor=by)
 
-    def change(r: RenewalRequest) -> RenewalRequest:
-        if r.invoice_number == invoice.number:
-            return r
-        return r.with_invoice_replaced(invoice.number, po_number, service_code, rt.clock(), by,
-                                       note=f"{replaced} → {invoice.number} (avoir {credit_note.number}) : {reason}")
-
-    _, after = renewal._change(rt, org_id, year, change)
+    after = renewal.mark_invoice_replaced(
+        rt, org_id, year, replaced=replaced, invoice_number=invoice.number, po_number=po_number,
+        service_code=service_code, by=by, note=f"{replaced} → {invoice.number} (avoir {credit_note.number}) : {reason}")
     record(rt, "renewal.invoice_replaced", actor=by, target=after.reference, org_id=org_id,
            before={"invoice": replaced}, after={"invoice": invoice.number, "credit_note": credit_note.number,
                                                 "purchase_order_number": po_number, "service_code": service_code})

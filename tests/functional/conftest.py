@@ -110,6 +110,13 @@ def next_totp_code(rt, factor) -> str:
 
 
 @pytest.fixture
+def campaign_open(clock):
+    """1 December 2026, 10:30 in Paris: the 2027 campaign is open."""
+    clock.advance(days=3)
+    return clock
+
+
+@pytest.fixture
 def client(rt):
     from app import app
 

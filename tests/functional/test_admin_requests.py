@@ -29,12 +29,6 @@ SAINT_AUBIN_ANSWERS = answers(
 TIER_CHANGE = dict(tier_choice="change", requested_tier="COL-4", tier_comment="Nouvelle population INSEE : 52 000.")
 
 
-@pytest.fixture
-def campaign_open(clock):
-    """1 December 2026: the 2027 campaign is open."""
-    clock.advance(days=3)
-    return clock
-
 
 @pytest.fixture
 def member(new_browser, campaign_open):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
-
 from chalicelib.domain.model import PublicBuyerRequirement
 from chalicelib.local.chorus_standin import INACTIVE_SIRET, UNKNOWN_SIRET, Service, Structure
 from chalicelib.services import chorus as chorus_service
@@ -20,12 +18,6 @@ SIRET = "21440987600019"
 BILLING = "factures@montclair.example"
 STAFF_INBOX = "equipe@cite-verte.example"
 
-
-@pytest.fixture
-def campaign_open(clock):
-    """1 December 2026: the 2027 campaign is open (Ville de Montclair renews 2027)."""
-    clock.advance(days=3)
-    return clock
 
 
 def submit(browser, **overrides):

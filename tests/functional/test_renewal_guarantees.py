@@ -17,11 +17,6 @@ from tests.functional.renewal_support import FORM, MEMBER_2, MEMBERSHIPS, answer
 MONTCLAIR = "org-montclair"
 
 
-@pytest.fixture
-def campaign_open(clock):
-    clock.advance(days=3)  # 1 December 2026: the 2027 campaign is open
-    return clock
-
 
 def contact_id(rt, email: str) -> str:
     return rt.contacts.find_by_email(email).contact_id

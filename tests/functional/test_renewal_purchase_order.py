@@ -36,11 +36,6 @@ def send_po(browser, number: str = "", pdf: bytes | None = PDF, filename: str = 
                         headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
 
 
-@pytest.fixture
-def campaign_open(clock):
-    clock.advance(days=3)  # 1 December 2026: the 2027 campaign is open
-    return clock
-
 
 @pytest.fixture
 def awaiting(browser, campaign_open, rt):

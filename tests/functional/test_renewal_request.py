@@ -12,12 +12,6 @@ from tests.functional.renewal_support import FORM, MEMBER_2, MEMBERSHIPS, answer
 DURAND = "n.durand@paysages-durand.example"  # 2026 not renewed yet
 
 
-@pytest.fixture
-def campaign_open(clock):
-    """1 December 2026, 10:30 in Paris: the 2027 campaign is open."""
-    clock.advance(days=3)
-    return clock
-
 
 def submit(browser, **overrides):
     browser.get(FORM)
