@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from ..domain.chorus import check_buyer
+from ..domain.documents import DocumentKind
 from ..domain.errors import AlreadyExists, NotFound, ValidationError
 from ..domain.members import (
     check_contact_fields,
@@ -50,6 +51,10 @@ class OrganisationDetail:
     memberships: list[Membership]
     current_tier_label: str
     extra: dict = field(default_factory=dict)
+    requests: list = field(default_factory=list)  # each season's latest renewal request, newest first
+    documents: list = field(default_factory=list)  # invoices and credit notes, newest first
+    payments: list = field(default_factory=list)  # newest first
+    deposits: dict = field(default_factory=dict)  # document number → its Chorus Pro deposit
 
 
 def _new_id(rt: Runtime, prefix: str) -> str:
@@ -110,7 +115,16 @@ def organisation_detail(rt: Runtime, org_id: str) -> OrganisationDetail:
     memberships = rt.memberships.for_organisation(org_id)
     latest = last_validated(memberships)
     label = latest.tier_label if latest and latest.tier_code == org.current_tier else org.current_tier
-    return OrganisationDetail(org, rt.contacts.for_organisation(org_id), memberships, label)
+    latest_by_season: dict[int, object] = {}
+    for request in rt.renewals.for_organisation(org_id):  # newest season and attempt first
+        latest_by_season.setdefault(request.year, request)
+    documents = [d for d in reversed(rt.documents.for_organisation(org_id))
+                 if d.kind in (DocumentKind.INVOICE, DocumentKind.CREDIT_NOTE)]
+    paid = [p for year in sorted(latest_by_season, reverse=True) for p in rt.payments.for_request(org_id, year)]
+    return OrganisationDetail(org, rt.contacts.for_organisation(org_id), memberships, label,
+                              requests=list(latest_by_season.values()), documents=documents,
+                              payments=sorted(paid, key=lambda p: p.paid_on, reverse=True),
+                              deposits=chorus.for_numbers(rt, [d.number for d in documents]) if org.public_buyer else {})
 
 
 def _siret_taken(rt: Runtime, siret: str, org_id: str) -> Organisation | None:

@@ -294,3 +294,21 @@ def test_an_import_checks_new_public_buyers_in_the_directory(rt, demo, chorus):
     imports.confirm_import(rt, staff, check.upload.import_id)
     org = next(o for o in rt.organisations.all() if o.siret == "73282932000074")
     assert (org.buyer_requirement, org.service_code) == (PublicBuyerRequirement.SERVICE_CODE, "FIN")
+
+
+def test_the_organisation_page_links_the_requests_documents_deposits_and_payments(browser, campaign_open, rt,
+                                                                                     client):
+    from chalicelib.services import payments
+
+    submit(browser)
+    request = request_of(rt)
+    staff = Browser(client, rt)
+    staff.login(STAFF)
+    payments.record_payment(rt, MONTCLAIR, 2027, recorded_by=rt.contacts.find_by_email(STAFF).contact_id, fields={
+        "amount": "100,00", "paid_on": "2026-12-01", "method": "virement", "reference": "VIR MONTCLAIR"})
+    staff.get(f"/admin/structures/{MONTCLAIR}")
+    html = staff.text()
+    stored = rt.documents.by_number(request.invoice_number)
+    assert f'href="/admin/demandes/{MONTCLAIR}/2027"' in html and f"facture {request.invoice_number}" in html
+    assert f'href="/admin/documents/{stored.document_id}"' in html
+    assert "Mise à disposition de l'acheteur" in html and "VIR MONTCLAIR" in html
