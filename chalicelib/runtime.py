@@ -134,6 +134,11 @@ class Runtime:
         return DynamoCampaignDirectory()
 
     @cached_property
+    def form_drafts(self):
+        from .adapters.dynamo.drafts import DynamoFormDrafts
+        return DynamoFormDrafts()
+
+    @cached_property
     def chorus_deposits(self):
         from .adapters.dynamo.chorus import DynamoChorusDeposits
         return DynamoChorusDeposits()

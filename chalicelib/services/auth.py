@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -119,8 +120,10 @@ def login(rt: Runtime, email: str, password: str, source_ip: str = "") -> LoginR
     return LoginResult(token, contact)
 
 
-def resolve_session(rt: Runtime, token: str | None) -> Session | None:
-    """The live session for a cookie token, refreshed if idle; None when absent or expired."""
+def resolve_session(rt: Runtime, token: str | None,
+                    on_expired: Callable[[Session], None] | None = None) -> Session | None:
+    """The live session for a cookie token, refreshed if idle; None when absent or expired
+    (``on_expired`` is then told which session ran out: a form it posted can be kept)."""
     if not token or len(token) > 200:
         return None
     token_hash = hash_token(token)
@@ -131,6 +134,8 @@ def resolve_session(rt: Runtime, token: str | None) -> Session | None:
     idle, absolute = session_limits(rt)
     if session.expired(now, idle, absolute):
         rt.sessions.delete(token_hash)
+        if on_expired is not None:
+            on_expired(session)
         return None
     if session.needs_touch(now):
         touched = replace(session, last_seen_at=now)

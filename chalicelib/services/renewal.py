@@ -59,6 +59,7 @@ from ..domain.renewal_request import (
     offered_tier,
 )
 from ..domain.season import CampaignOpening, campaign_opens_on, renewal_year
+from ..domain.security import hash_token
 from ..runtime import Runtime
 from . import chorus, documents, tasks
 from .audit import record
@@ -279,6 +280,27 @@ def _checked(rt: Runtime, org: Organisation, offer: RenewalOffer, answers: dict[
         form, organisation=org, offered=offer.offered, grid=rt.tariffs.grid(offer.year),
         payment_methods=rt.association().payment_methods, directory=buyer_directory(rt, org, form.siret),
     )
+
+
+DRAFT_FORM = "renewal"
+DRAFT_LIFETIME = timedelta(hours=24)
+
+
+def keep_draft(rt: Runtime, contact_id: str, answers: dict[str, str]) -> str:
+    """Keep what the member typed when their session ran out; return the token that gives it
+    back to them (and only them) once logged in again, within a day, once."""
+    token = rt.token_factory()
+    now = rt.clock()
+    rt.form_drafts.add(hash_token(token), contact_id, DRAFT_FORM, answers, now, now + DRAFT_LIFETIME)
+    return token
+
+
+def take_draft(rt: Runtime, contact_id: str, token: str) -> RenewalForm | None:
+    """The form as the member had filled it, if ``token`` is one of their drafts (read once)."""
+    if not token or len(token) > 100:
+        return None
+    values = rt.form_drafts.take(hash_token(token), contact_id, DRAFT_FORM, rt.clock())
+    return RenewalForm.from_fields(values) if values is not None else None
 
 
 def buyer_directory(rt: Runtime, org: Organisation, siret: str | None = None) -> DirectoryAnswer | None:

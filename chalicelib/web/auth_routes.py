@@ -30,7 +30,7 @@ def login_form():
             return login_redirect(safe_next(ctx.query("suite", 500)) or "/admin", second_factor=True)
         return redirect(_home_for(ctx.session.role))
     return render(ctx, "auth/login.html", email="", suite=safe_next(ctx.query("suite", 500)), errors={},
-                  password_changed=ctx.query("nouveau_mot_de_passe") == "1")
+                  password_changed=ctx.query("nouveau_mot_de_passe") == "1", expired=ctx.query("expiree") == "1")
 
 
 @route(bp, "/connexion", methods=["POST"], content_types=FORM)

@@ -94,9 +94,18 @@ class RequestContext:
     @property
     def session(self) -> Session | None:
         if not self._session_loaded:
-            self._session = auth.resolve_session(self.rt, self.session_token)
+            self._session = auth.resolve_session(self.rt, self.session_token, on_expired=self._ran_out)
             self._session_loaded = True
         return self._session
+
+    def _ran_out(self, session: Session) -> None:
+        self._expired_session = session
+
+    @property
+    def expired_session(self) -> Session | None:
+        """The session the cookie named if it ran out on this very request (idle or too old)."""
+        _ = self.session
+        return getattr(self, "_expired_session", None)
 
     def start_session(self, token: str) -> None:
         """Set the new session's cookie; a page rendered in this same response already belongs
@@ -157,6 +166,34 @@ class RequestContext:
 
         ``fields`` maps each accepted name to its maximum length in characters.
         """
+        values = self._posted(fields)
+        self.check_csrf(values)
+        errors = {
+            name: f"Ce champ est trop long ({limit} caractères au plus)."
+            for name, limit in fields.items()
+            if len(values.get(name, "")) > limit
+        }
+        if errors:
+            raise ValidationError(errors)
+        return {name: values.get(name, "") for name in fields}
+
+    def form_of_expired_session(self, fields: dict[str, int]) -> dict[str, str] | None:
+        """What a session that ran out on this request posted, if its CSRF token is that
+        session's own (the form was shown to it); None otherwise. Over-long values are cut."""
+        expired, token = self.expired_session, self.session_token
+        if expired is None or not token:
+            return None
+        try:
+            values = self._posted(fields)
+        except DomainError:
+            return None
+        expected = hmac.new(self.rt.config.csrf_secret, ("s:" + token).encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(values.get("csrf_token", "").encode(), expected.encode()):
+            return None
+        return {name: values.get(name, "")[:limit] for name, limit in fields.items()}
+
+    def _posted(self, fields: dict[str, int]) -> dict[str, str]:
+        """The urlencoded body's known fields and its CSRF token, unchecked."""
         raw = self.request.raw_body or b""
         if len(raw) > MAX_FORM_BYTES:
             raise PayloadTooLarge()
@@ -169,15 +206,7 @@ class RequestContext:
         for name, value in pairs:
             if name in fields or name == "csrf_token":
                 values.setdefault(name, value)
-        self.check_csrf(values)
-        errors = {
-            name: f"Ce champ est trop long ({limit} caractères au plus)."
-            for name, limit in fields.items()
-            if len(values.get(name, "")) > limit
-        }
-        if errors:
-            raise ValidationError(errors)
-        return {name: values.get(name, "") for name in fields}
+        return values
 
     def query(self, name: str, max_length: int = 200) -> str:
         value = (self.request.query_params or {}).get(name, "")

@@ -4,6 +4,8 @@ The organisation is always the session's: no organisation id is read from a form
 """
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from chalice import Blueprint
 
 from ..domain.errors import NotFound, ValidationError
@@ -40,7 +42,8 @@ def _request_page(year: int) -> str:
 
 @route(bp, FORM_PATH)
 def renewal_form():
-    """The renewal form, pre-filled; the season's request instead if one is already live."""
+    """The renewal form, pre-filled; the season's request instead if one is already live. With
+    ``reprise``, the form as the member had typed it when their session ran out."""
     ctx = context_for(bp.current_request)
     session = ctx.require_member()
     try:
@@ -49,14 +52,24 @@ def renewal_form():
         return redirect("/mon-compte/adhesions")
     if offer.existing is not None:
         return redirect(_request_page(offer.year) + "?deja=1")
-    return render(ctx, "member/renewal_form.html", offer=offer, form=offer.form, errors={},
-                  directory=offer.directory)
+    kept = renewal.take_draft(ctx.rt, session.contact_id, ctx.query("reprise", 100))
+    form = kept or offer.form
+    return render(ctx, "member/renewal_form.html", offer=offer, form=form, errors={}, resumed=kept is not None,
+                  directory=renewal.buyer_directory(ctx.rt, offer.organisation, form.siret) if kept else offer.directory)
 
 
 @route(bp, FORM_PATH, methods=["POST"], content_types=FORM)
 def renewal_submit():
-    """« Enregistrer ma demande »: save it, or show the season's existing request."""
+    """« Enregistrer ma demande »: save it, or show the season's existing request. Posted by a
+    session that has just run out, the answers are kept and given back after logging in."""
     ctx = context_for(bp.current_request)
+    if ctx.session is None:
+        expired = ctx.expired_session
+        answers = ctx.form_of_expired_session(SUBMIT_FIELDS) if expired is not None and expired.org_id else None
+        if answers is not None:
+            answers.pop("etape", None)
+            token = renewal.keep_draft(ctx.rt, expired.contact_id, answers)
+            return redirect("/connexion?expiree=1&suite=" + quote(f"{FORM_PATH}?reprise={token}", safe="/"))
     session = ctx.require_member()
     answers = ctx.form(SUBMIT_FIELDS)
     step = answers.pop("etape", "")

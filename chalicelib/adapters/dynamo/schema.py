@@ -7,10 +7,22 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
-from . import audit, campaign, chorus, contact_emails, documents, imports, payments, renewals, tables, tariff_versions
+from . import (
+    audit,
+    campaign,
+    chorus,
+    contact_emails,
+    documents,
+    drafts,
+    imports,
+    payments,
+    renewals,
+    tables,
+    tariff_versions,
+)
 
 TABLE_MODULES = [tables, audit, documents, campaign, renewals, contact_emails, tariff_versions, imports,
-                 payments, chorus]
+                 payments, chorus, drafts]
 
 
 def _collect() -> tuple[type[Model], ...]:
