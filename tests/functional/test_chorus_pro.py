@@ -67,6 +67,8 @@ def test_the_invoice_is_deposited_as_stored_and_followed_to_payment(browser, cam
     browser.get(MEMBERSHIPS)
     text = plain(browser.text())
     assert f"Facture déposée sur Chorus Pro le {campaign_open.now:%d/%m/%Y} — transmise à vos services" in text
+    # « Historique des adhésions » speaks as the card does (no « Adhésion non encore enregistrée »)
+    assert "Demande facturée : l'adhésion sera enregistrée à réception du paiement" in text
 
     for status in ("SERVICE_FAIT", "MANDATEE", "MISE_EN_PAIEMENT"):
         campaign_open.advance(days=2)
