@@ -139,6 +139,11 @@ class Runtime:
         return DynamoFormDrafts()
 
     @cached_property
+    def chorus_directory(self):
+        from .adapters.dynamo.chorus import DynamoChorusDirectory
+        return DynamoChorusDirectory()
+
+    @cached_property
     def chorus_deposits(self):
         from .adapters.dynamo.chorus import DynamoChorusDeposits
         return DynamoChorusDeposits()

@@ -75,10 +75,11 @@ FUNCTIONS: dict[str, Access] = {
     # « Mot de passe oublié »'s link (the contact looked up, a token stored or the pending one's
     # email sent again); after « Enregistrer ma demande », the invoice (series, record, PDF
     # upload, the request marked invoiced) and the emails; a quote prepared ahead of the click;
-    # a public buyer's invoice deposited on Chorus Pro (the stored PDF read back).
+    # a public buyer's invoice deposited on Chorus Pro (the stored PDF read back), and its structure
+    # looked up in the Chorus Pro directory ahead of its form (kept in ``chorus_directory``).
     "process_task": Access(
         tables=("reset_tokens", "outbox", "audit", "renewal_requests", "documents", "document_counters",
-                "chorus_deposits"),
+                "chorus_deposits", "chorus_directory"),
         read_tables=("settings", "contacts", "organisations", "memberships", "tariffs", "payment_totals"),
         bucket_read=(DOCUMENTS,),
         bucket_write=(DOCUMENTS,),

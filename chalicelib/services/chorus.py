@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 REQUESTS_PATH = "/admin/demandes"
 CLAIM = timedelta(minutes=2)  # longer than a deposit call with its retries (3 × 20 s)
-DIRECTORY_TTL = 600.0
+DIRECTORY_TTL = 600.0  # seconds, in the process
+DIRECTORY_KEPT = timedelta(days=1)  # in DynamoDB
 NOT_CONFIGURED = "Chorus Pro n'est pas configuré (adresse de l'API ou identifiants manquants)."
 _directory_cache: dict[str, tuple[float, DirectoryAnswer]] = {}
 
@@ -62,14 +63,32 @@ def goes_to_chorus(rt: Runtime, org: Organisation) -> bool:
 
 
 def look_up(rt: Runtime, siret: str) -> DirectoryAnswer:
-    """What the directory says about ``siret``. ``unavailable`` (never raises) when Chorus Pro
-    is not configured or does not answer; only definite answers are cached."""
-    from ..adapters.chorus_pro import ChorusProError
+    """What the directory says about ``siret``: ``unavailable`` (never raises) when Chorus Pro is
+    not configured or does not answer.
 
+    A structure found is kept ten minutes in the process and a day in DynamoDB
+    (``chorus_directory``), so that a form seldom waits for the platform's three calls; the task
+    that prepares an organisation's quote after the campaign notice looks it up ahead of the
+    member. An unknown SIRET is kept in the process only (it may be registered tomorrow)."""
     siret = siret.strip()
     cached = _directory_cache.get(siret)
     if cached and time.monotonic() - cached[0] < DIRECTORY_TTL:
         return cached[1]
+    try:
+        stored = rt.chorus_directory.get(siret)
+    except Exception:  # the table is a shortcut: without it, ask the platform
+        log.exception("Chorus Pro directory cache not read for %s", siret)
+        stored = None
+    if stored is not None and rt.clock() - stored[1] < DIRECTORY_KEPT:
+        answer = DirectoryAnswer("found", siret, stored[0])
+        _directory_cache[siret] = (time.monotonic(), answer)
+        return answer
+    return _look_up_live(rt, siret)
+
+
+def _look_up_live(rt: Runtime, siret: str) -> DirectoryAnswer:
+    from ..adapters.chorus_pro import ChorusProError
+
     if rt.chorus is None:
         return DirectoryAnswer("unavailable", siret, problem=NOT_CONFIGURED)
     try:
@@ -82,11 +101,23 @@ def look_up(rt: Runtime, siret: str) -> DirectoryAnswer:
         return DirectoryAnswer("unavailable", siret, problem=str(error))
     answer = DirectoryAnswer("found", siret, structure) if structure else DirectoryAnswer("unknown", siret)
     _directory_cache[siret] = (time.monotonic(), answer)
+    if structure is not None:
+        now = rt.clock()
+        try:
+            rt.chorus_directory.put(structure, now, now + DIRECTORY_KEPT * 7)
+        except Exception:
+            log.exception("Chorus Pro directory answer for %s not kept", siret)
     return answer
 
 
+def warm_directory(rt: Runtime, org: Organisation) -> None:
+    """Look a public buyer up ahead of its form (the quote-preparation task); never raises."""
+    if org.public_buyer and len(org.siret) == 14 and org.siret.isdigit():
+        look_up(rt, org.siret)
+
+
 def forget_directory() -> None:
-    """Drop the cached answers (tests; a staff « vérifier à nouveau »)."""
+    """Drop the answers kept in this process (tests)."""
     _directory_cache.clear()
 
 

@@ -260,6 +260,9 @@ def prepare_quote(rt: Runtime, org_id: str) -> Quote | None:
     """Make the organisation's quote ahead of « Éditer un devis » (a task: after the campaign
     notice, a published tariff grid, a billing change); None when there is none to make. The
     click then finds it by its fingerprint and renders nothing."""
+    org = rt.organisations.get(org_id)
+    if org is not None:
+        chorus.warm_directory(rt, org)  # a public buyer's form then finds its structure at once
     try:
         return get_or_create_quote(rt, org_id)
     except (NoQuote, OrganisationInactive, NotFound):

@@ -75,7 +75,9 @@ def test_a_public_buyer_is_checked_in_the_chorus_pro_directory(rt, staff, chorus
     chorus.fail_next(count=50, status=503, path_contains="/structures/")
     from chalicelib.services.chorus import forget_directory
 
-    forget_directory()  # the directory does not answer: staff's setting stands
+    forget_directory()  # the directory does not answer, nothing is kept of it: staff's setting stands
+    from chalicelib.adapters.dynamo.chorus import ChorusDirectoryTable
+    ChorusDirectoryTable("73282932000074").delete()
     org = members.update_organisation(rt, staff, org.org_id, {**NEW_ORG, "buyer_requirement": "les deux",
                                                                "service_code": "VOIRIE"})
     assert (org.buyer_requirement, org.service_code) == (PublicBuyerRequirement.BOTH, "VOIRIE")

@@ -314,3 +314,23 @@ def test_the_organisation_page_links_the_requests_documents_deposits_and_payment
     assert f'href="/admin/demandes/{MONTCLAIR}/2027"' in html and f"facture {request.invoice_number}" in html
     assert f'href="/admin/documents/{stored.document_id}"' in html
     assert "Mise à disposition de l'acheteur" in html and "VIR MONTCLAIR" in html
+
+
+def test_a_structure_found_is_kept_a_day_so_forms_seldom_wait_for_the_platform(rt, demo, chorus, clock):
+    from chalicelib.services import documents
+
+    calls = lambda: sum(1 for path, _ in chorus.requests if path.endswith("/rechercher/services"))  # noqa: E731
+    documents.prepare_quote(rt, MONTCLAIR)  # after the campaign notice: the structure looked up ahead
+    assert calls() == 1
+    chorus_service.forget_directory()  # another Lambda process
+    assert chorus_service.look_up(rt, SIRET).structure.name == "Ville de Montclair"
+    assert calls() == 1  # read from DynamoDB, not asked again
+    clock.advance(days=1, minutes=1)
+    chorus_service.forget_directory()
+    assert chorus_service.look_up(rt, SIRET).found and calls() == 2  # a day later: asked again
+    searches = lambda: sum(1 for path, _ in chorus.requests if path.endswith("/structures/v1/rechercher"))  # noqa: E731
+    before = searches()
+    assert chorus_service.look_up(rt, UNKNOWN_SIRET).outcome == "unknown"
+    chorus_service.forget_directory()
+    chorus_service.look_up(rt, UNKNOWN_SIRET)
+    assert searches() == before + 2  # an unknown SIRET is not kept beyond the process (it may be registered tomorrow)

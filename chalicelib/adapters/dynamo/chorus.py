@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, replace
 from datetime import datetime
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from ...domain.chorus import Deposit, StatusEvent
+from ...domain.chorus import BuyerService, BuyerStructure, Deposit, StatusEvent
 from ...domain.errors import AlreadyExists, ConcurrentUpdate
 from .tables import _index_meta, _meta
 
@@ -128,3 +128,34 @@ class DynamoChorusDeposits:
                 raise ConcurrentUpdate() from error
             raise
         return new
+
+
+class ChorusDirectoryTable(Model):
+    """Structures found in the Chorus Pro directory, by SIRET: the forms read them here instead of
+    making three calls to the platform (kept a day; refreshed by a look-up after that)."""
+
+    Meta = _meta("chorus_directory")
+    siret = UnicodeAttribute(hash_key=True)
+    checked_at = UnicodeAttribute()  # ISO time of the look-up
+    data = UnicodeAttribute()  # the BuyerStructure as JSON
+    expires_at = TTLAttribute()
+
+
+class DynamoChorusDirectory:
+    def get(self, siret: str) -> tuple[BuyerStructure, datetime] | None:
+        """The structure as last found, and when."""
+        try:
+            item = ChorusDirectoryTable.get(siret)
+        except ChorusDirectoryTable.DoesNotExist:
+            return None
+        raw = json.loads(item.data)
+        structure = BuyerStructure(
+            siret=raw["siret"], name=raw["name"], active=raw["active"],
+            service_code_required=raw["service_code_required"], engagement_required=raw["engagement_required"],
+            service_or_engagement=raw.get("service_or_engagement", False),
+            services=tuple(BuyerService(s["code"], s["label"]) for s in raw.get("services", ())))
+        return structure, datetime.fromisoformat(item.checked_at)
+
+    def put(self, structure: BuyerStructure, checked_at: datetime, until: datetime) -> None:
+        ChorusDirectoryTable(structure.siret, checked_at=checked_at.isoformat(),
+                             data=json.dumps(asdict(structure), ensure_ascii=False), expires_at=until).save()
