@@ -221,6 +221,11 @@ class Deposit:
         return self.history[-1].at if self.history else self.deposited_at
 
     @property
+    def tone(self) -> str:
+        """How pages colour its status: action, paid (payment expected) or progress."""
+        return "action" if self.needs_action else ("paid" if self.payment_expected else "progress")
+
+    @property
     def reason(self) -> str:
         """Why it needs action: the platform's words."""
         if self.flow_rejected:
@@ -273,27 +278,17 @@ class Deposit:
         return replace(self, history=tuple(events), status=current or (events[-1].status if events else self.status))
 
 
-def counts(deposits: list[Deposit]) -> dict[str, int]:
-    """The dashboard's figures."""
-    result = {"waiting": 0, "in_progress": 0, "action": 0, "payment_expected": 0}
-    for d in deposits:
-        if d.needs_action:
-            result["action"] += 1
-        elif d.payment_expected:
-            result["payment_expected"] += 1
-        elif not d.flux:
-            result["waiting"] += 1
-        elif not d.final:
-            result["in_progress"] += 1
-    return result
-
-
 STAGE_FILTERS = {
     "action": "Chorus Pro : action requise",
     "in_progress": "Chorus Pro : en cours",
     "payment_expected": "Chorus Pro : mise en paiement",
     "waiting": "Chorus Pro : à déposer",
 }
+
+
+def counts(deposits: list[Deposit]) -> dict[str, int]:
+    """The dashboard's figures: how many deposits each filter of « Demandes » lists."""
+    return {key: sum(matches(d, key) for d in deposits) for key in STAGE_FILTERS}
 
 
 def matches(deposit: Deposit | None, wanted: str) -> bool:

@@ -32,7 +32,7 @@ from ..domain.errors import DomainError, NotFound, ValidationError
 from ..domain.formatting import format_eur
 from ..domain.model import Category, Organisation, PublicBuyerRequirement, Tier
 from ..domain.payments import Payment, settles
-from ..domain.renewal import OPEN_STATES, RequestEvent, RequestState, allowed_events
+from ..domain.renewal import OPEN_STATES, InvalidTransition, RequestEvent, RequestState, allowed_events
 from ..domain.renewal_request import PO_NUMBER_MAX, RenewalRequest
 from ..domain.season import CampaignOpening
 from ..runtime import Runtime
@@ -376,8 +376,6 @@ def replace_invoice(rt: Runtime, org_id: str, year: int, *, replaced: str, reaso
             e.action == RequestEvent.INVOICE_REPLACED.value and e.note.startswith(f"{replaced} ") for e in current.history):
         return Replacement(current, "", current.invoice_number)  # already done (a second press)
     if current.state is not RequestState.INVOICED or not current.invoice_number or current.invoice_number != replaced:
-        from ..domain.renewal import InvalidTransition
-
         raise InvalidTransition(current.state, RequestEvent.INVOICE_REPLACED)
     org = rt.organisations.get(org_id)
     errors: dict[str, str] = {}
