@@ -101,10 +101,20 @@ def demo(rt):
     return load_demo_data(rt)
 
 
-def sent_emails(region: str = "eu-west-3"):
+def sent_emails(region: str = "eu-west-3", typography: bool = False):
+    """The messages SES took; their subject, text and HTML with the French no-break spaces
+    (U+00A0, U+202F) read as spaces unless ``typography`` (tests assert on words)."""
+    from dataclasses import replace
+
     from chalicelib.adapters.dev_mailbox import LocalMailbox
 
-    return LocalMailbox(region).messages()
+    messages = LocalMailbox(region).messages()
+    if typography:
+        return messages
+
+    def plain(text: str) -> str:
+        return text.replace("\u00a0", " ").replace("\u202f", " ")
+    return [replace(m, subject=plain(m.subject), text=plain(m.text), html=plain(m.html)) for m in messages]
 
 
 def at_once(*actions):

@@ -5,9 +5,17 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_eval_context, select_autoescape
+from markupsafe import Markup, escape
 
-from ..domain.formatting import format_date, format_datetime, format_eur, group_iban
+from ..domain.formatting import (
+    format_date,
+    format_datetime,
+    format_eur,
+    french_typography,
+    french_typography_html,
+    group_iban,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -39,6 +47,16 @@ def _datetime_fr(value: datetime | None) -> str:
     return format_datetime(_local(value)) if value else ""
 
 
+@pass_eval_context
+def _typo(eval_ctx, value) -> str:
+    """French no-break spaces (``domain.formatting.french_typography``). Where output is
+    escaped, a plain string is escaped first and the result stays ``Markup``; markup is changed
+    only between its tags. Text templates get plain text."""
+    if eval_ctx.autoescape:
+        return Markup(french_typography_html(str(value if isinstance(value, Markup) else escape(value))))
+    return french_typography(str(value))
+
+
 class TemplateRenderer:
     def __init__(self, templates_dir: Path):
         self.dir = templates_dir
@@ -49,7 +67,8 @@ class TemplateRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(eur=format_eur, date_fr=_date_fr, datetime_fr=_datetime_fr, iban=group_iban)
+        self.env.filters.update(eur=format_eur, date_fr=_date_fr, datetime_fr=_datetime_fr, iban=group_iban,
+                                typo=_typo)
         # Text emails must not be HTML-escaped.
         self.text_env = self.env.overlay(autoescape=False)
 
@@ -58,7 +77,7 @@ class TemplateRenderer:
 
     def email(self, name: str, **context) -> tuple[str, str, str]:
         """Render ``email/<name>.txt`` and ``.html``; the subject is the text's first line."""
-        text = self.text_env.get_template(f"email/{name}.txt").render(**context)
+        text = french_typography(self.text_env.get_template(f"email/{name}.txt").render(**context))
         subject, _, body = text.partition("\n")
         html = self.env.get_template(f"email/{name}.html").render(subject=subject, **context)
         return subject.removeprefix("Subject:").strip(), body.lstrip("\n"), html

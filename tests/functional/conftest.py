@@ -93,8 +93,16 @@ class Browser:
         self.get("/connexion/verification")
         return self.post("/connexion/verification", {"code": code})
 
-    def text(self) -> str:
-        return unescape(self.last.body.decode())
+    def text(self, typography: bool = False) -> str:
+        """The page, unescaped. The French no-break spaces (U+00A0, U+202F) read as spaces, so
+        that tests assert on words; ``typography=True`` keeps them (to check the spacing)."""
+        text = unescape(self.last.body.decode())
+        return text if typography else plain_spaces(text)
+
+
+def plain_spaces(text: str) -> str:
+    """The French no-break spaces as ordinary ones."""
+    return text.replace("\u00a0", " ").replace("\u202f", " ")
 
 
 def next_totp_code(rt, factor) -> str:

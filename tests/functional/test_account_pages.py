@@ -28,7 +28,7 @@ def test_mes_adhesions_shows_this_year_and_the_history(browser):
     assert "Historique des adhésions" in html
     for year in ("2024", "2025", "2026"):
         assert f'<th scope="row">{year}</th>' in html
-    assert "720,00\u00a0€" in html
+    assert "720,00 €" in html
     assert "si votre tranche tarifaire a changé" in html.lower()
 
 

@@ -230,7 +230,7 @@ def test_the_page_shows_states_rate_chart_and_who_to_call(world, staff):
     response = staff.get(PAGE)
     assert response.status_code == 200
     html = response.body.decode()
-    text = plain(staff.text())
+    text = plain(staff.text(typography=True))
     assert "Tableau de bord — adhésions 2027" in text
     assert "57,1\u202f% (4 sur 7)" in text and "28,6\u202f% (2 sur 7" in text
     assert re.search(r"Facturée</th>\s*<td class=\"num\">1</td>", html)

@@ -118,6 +118,22 @@ def follow(browser, response):
     return browser.text()
 
 
+def confirm_on_page(browser, response):
+    """Press the button of the confirmation page ``response`` shows: its form posted as it is."""
+    assert response.status_code == 200, browser.text()[:3000]
+    assert "Ce qui va se passer" in browser.text()
+    html = browser.last.body.decode()
+    [(action, body)] = [f for f in re.findall(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', html, re.S)
+                        if 'name="confirmer"' in f[1]]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body))
+    return browser.post(unescape(action), {name: unescape(value) for name, value in fields.items()})
+
+
+def cancel(browser, path: str, reason: str):
+    """« Annuler la demande » on the request page, then « Confirmer » on the page that follows."""
+    return confirm_on_page(browser, post_on_page(browser, path, "annulation", {"reason": reason}))
+
+
 # --- the queue -------------------------------------------------------------------------
 
 
@@ -258,6 +274,7 @@ def test_members_get_403_and_anonymous_visitors_the_login_page(member, new_brows
     assert member.get(QUEUE).status_code == 403
     member.get(MEMBERSHIPS)
     assert member.post(f"{MONTCLAIR}/annulation", {"reason": "x"}).status_code == 403
+    assert member.post(f"{MONTCLAIR}/annulation", {"reason": "x", "confirmer": "1"}).status_code == 403
     anonymous = new_browser()
     response = anonymous.get(MONTCLAIR)
     assert response.status_code == 303 and response.headers["Location"].startswith("/connexion")
@@ -325,7 +342,7 @@ def test_staff_record_the_purchase_order_and_the_invoice_follows(staff, member, 
     text = follow(staff, response)
     request = latest(rt)
     flux = rt.chorus_deposits.get(request.invoice_number).flux  # a commune: its invoice goes to Chorus Pro
-    assert (f"Bon de commande enregistré. La facture {request.invoice_number} (742,00\xa0€) a été émise et déposée sur "
+    assert (f"Bon de commande enregistré. La facture {request.invoice_number} (742,00 €) a été émise et déposée sur "
             f"Chorus Pro (flux {flux}) ; les contacts de la structure en ont été prévenus par courriel.") in plain(text)
     assert request.purchase_order_number == "EJ-2027-0042" and rt.storage.get(request.purchase_order_file) == PDF
     assert request.state is RequestState.INVOICED
@@ -378,7 +395,7 @@ def test_staff_issue_an_invoice_the_automatic_issue_missed(staff, invoice_failed
     assert "Émettre la facture (742,00" in plain(staff.text())
     text = follow(staff, staff.post(f"{MONTCLAIR}/facture", {}))
     request = latest(rt)
-    assert f"Facture émise. La facture {request.invoice_number} (742,00\xa0€) a été émise et déposée sur Chorus Pro" \
+    assert f"Facture émise. La facture {request.invoice_number} (742,00 €) a été émise et déposée sur Chorus Pro" \
         in plain(text)
     assert request.state is RequestState.INVOICED
     invoice = rt.documents.by_number(request.invoice_number)
@@ -504,7 +521,7 @@ def test_nothing_to_finish_while_the_invoice_is_not_fully_paid(staff, new_browse
 
 def test_cancelling_an_open_request_lets_the_member_submit_again(staff, member, rt):
     montclair_submits(member)
-    text = follow(staff, post_on_page(staff, MONTCLAIR, "annulation", {"reason": "Demande en double."}))
+    text = follow(staff, cancel(staff, MONTCLAIR, "Demande en double."))
     assert "La demande a été annulée." in text
     assert latest(rt).state is RequestState.CANCELLED
     assert "Demande annulée" in plain(text) and "Demande en double." in text
@@ -519,7 +536,7 @@ def test_cancelling_an_open_request_lets_the_member_submit_again(staff, member, 
 def test_cancelling_an_invoiced_request_issues_its_credit_note(staff, new_browser, rt):
     other = saint_aubin_submits(new_browser)
     invoice_number = latest(rt, "org-saint-aubin").invoice_number
-    text = follow(staff, post_on_page(staff, SAINT_AUBIN, "annulation", {"reason": "Adhésion résiliée par courrier."}))
+    text = follow(staff, cancel(staff, SAINT_AUBIN, "Adhésion résiliée par courrier."))
     assert "La demande a été annulée et l'avoir de la facture a été émis." in text
     [credit_note] = [d for d in rt.documents.for_organisation("org-saint-aubin") if d.kind is DocumentKind.CREDIT_NOTE]
     assert credit_note.related_number == invoice_number
@@ -540,11 +557,78 @@ def test_a_cancellation_that_failed_half_way_can_be_retried_and_gives_one_credit
     with crash_in(monkeypatch, module, step):
         staff_requests.cancel_with_credit_note(rt, "org-saint-aubin", 2027, by="staff", reason="Résiliation.")
     assert latest(rt, "org-saint-aubin").state is RequestState.INVOICED  # so the action is still offered
-    staff.get(SAINT_AUBIN)
-    follow(staff, staff.post(f"{SAINT_AUBIN}/annulation", {"reason": "Résiliation."}))
+    follow(staff, cancel(staff, SAINT_AUBIN, "Résiliation."))
     credit_notes = [d for d in rt.documents.for_organisation("org-saint-aubin") if d.kind is DocumentKind.CREDIT_NOTE]
     assert len(credit_notes) == 1
     assert latest(rt, "org-saint-aubin").state is RequestState.CANCELLED
+
+
+def test_cancelling_first_says_what_will_happen_and_changes_nothing(staff, new_browser, rt):
+    saint_aubin_submits(new_browser)
+    invoice_number = latest(rt, "org-saint-aubin").invoice_number
+    emails_before = len(sent_emails())
+    response = post_on_page(staff, SAINT_AUBIN, "annulation", {"reason": "Adhésion résiliée par courrier."})
+    assert response.status_code == 200
+    text = plain(staff.text())
+    assert "Annuler la demande 2027 de Commune de Saint-Aubin-des-Prés ?" in text
+    assert f"La facture {invoice_number} (" in text and "sera annulée par un avoir du même montant" in text
+    assert "« Adhésion résiliée par courrier. »" in text
+    assert "L'avoir sera déposé sur Chorus Pro pour Commune de Saint-Aubin-des-Prés." in text
+    assert "Les contacts de la structure ne sont pas prévenus par courriel" in text
+    html = staff.last.body.decode()
+    assert 'name="confirmer" value="1"' in html and 'name="csrf_token"' in html
+    assert f'name="facture" value="{invoice_number}"' in html
+    assert "Confirmer l'annulation et émettre l'avoir" in text and f'href="{SAINT_AUBIN}"' in html  # « Retour »
+    # nothing done yet
+    assert latest(rt, "org-saint-aubin").state is RequestState.INVOICED
+    assert not any(d.kind is DocumentKind.CREDIT_NOTE for d in rt.documents.for_organisation("org-saint-aubin"))
+    assert len(sent_emails()) == emails_before
+    # « Confirmer » acts
+    assert "La demande a été annulée et l'avoir de la facture a été émis." in follow(staff, confirm_on_page(staff, response))
+    assert latest(rt, "org-saint-aubin").state is RequestState.CANCELLED
+
+
+def test_an_open_request_s_confirmation_says_no_credit_note(staff, member, rt):
+    montclair_submits(member)
+    response = post_on_page(staff, MONTCLAIR, "annulation", {"reason": "Doublon."})
+    text = plain(staff.text())
+    assert response.status_code == 200 and "Aucune facture n'a été émise : aucun avoir ne sera émis." in text
+    assert latest(rt).state is RequestState.AWAITING_PURCHASE_ORDER
+
+
+def test_a_confirmation_made_stale_by_an_invoice_issued_since_is_refused(staff, member, rt):
+    montclair_submits(member)  # awaiting its purchase order: no invoice yet
+    confirmation = post_on_page(staff, MONTCLAIR, "annulation", {"reason": "Doublon."})
+    assert 'name="facture" value="aucune"' in staff.last.body.decode()
+    page = staff.last
+    follow(staff, send_po(staff, MONTCLAIR, number="EJ-7"))  # a colleague records the PO: invoiced
+    assert latest(rt).state is RequestState.INVOICED
+    staff.last = page
+    response = confirm_on_page(staff, confirmation)
+    assert response.status_code == 409
+    assert f"la facture {latest(rt).invoice_number} a été émise entre-temps" in staff.text()
+    assert latest(rt).state is RequestState.INVOICED
+    assert not any(d.kind is DocumentKind.CREDIT_NOTE for d in rt.documents.for_organisation("org-montclair"))
+
+
+def test_another_organisation_s_request_is_not_cancelled_by_its_confirmation(staff, member, new_browser, rt):
+    montclair_submits(member)
+    saint_aubin_submits(new_browser)
+    invoice_number = latest(rt, "org-saint-aubin").invoice_number
+    # Saint-Aubin's confirmed form sent to Montclair's request: the server checks, not the page
+    response = post_on_page(staff, MONTCLAIR, "annulation", {"reason": "x", "confirmer": "1", "facture": invoice_number})
+    assert response.status_code == 409
+    assert latest(rt).state is RequestState.AWAITING_PURCHASE_ORDER
+    assert latest(rt, "org-saint-aubin").state is RequestState.INVOICED
+    # and a member can neither see the confirmation nor confirm, for another organisation or their own
+    other = new_browser()
+    other.login(MEMBER_B)
+    other.get(MEMBERSHIPS)
+    for data in ({"reason": "x"}, {"reason": "x", "confirmer": "1", "facture": "aucune"}):
+        assert other.post(f"{MONTCLAIR}/annulation", data).status_code == 403
+        assert other.post(f"{SAINT_AUBIN}/annulation", data).status_code == 403
+    assert latest(rt).state is RequestState.AWAITING_PURCHASE_ORDER
+    assert latest(rt, "org-saint-aubin").state is RequestState.INVOICED
 
 
 @pytest.mark.parametrize("reason, message", [
@@ -583,9 +667,9 @@ def test_an_invoiced_request_takes_no_purchase_order_and_a_cancelled_one_no_acti
     response = send_po(staff, SAINT_AUBIN, number="EJ-1")
     assert response.status_code == 409
     assert "Action impossible (« Enregistrer le bon de commande »)" in staff.text()
-    follow(staff, staff.post(f"{SAINT_AUBIN}/annulation", {"reason": "Doublon."}))
+    follow(staff, cancel(staff, SAINT_AUBIN, "Doublon."))
     assert "Aucune action possible" in plain(staff.text())
-    response = staff.post(f"{SAINT_AUBIN}/annulation", {"reason": "Encore."})  # pressed again: the result
+    response = staff.post(f"{SAINT_AUBIN}/annulation", {"reason": "Encore.", "confirmer": "1"})  # pressed again
     assert response.status_code == 200 and "La demande est déjà annulée : rien n'a été refait." in staff.text()
     response = pay(staff, SAINT_AUBIN, "10", payment_id="p1")
     assert response.status_code == 409 and "elle est annulée" in staff.text()

@@ -133,7 +133,7 @@ def test_grid_page_shows_categories_tiers_and_amounts(browser):
     browser.get(f"/admin/tarifs/{YEAR}")
     page = browser.text()
     assert "Collectivité" in page and "COL-3" in page and "Commune de 20 000 à 50 000 habitants" in page
-    assert "742,00\u00a0€" in page  # 720 × 1.03, rounded to the euro by the demo
+    assert "742,00 €" in page  # 720 × 1.03, rounded to the euro by the demo
 
 
 def test_edit_a_tier_through_the_page_with_a_bad_amount_then_a_good_one(browser, rt):

@@ -51,7 +51,7 @@ def test_the_billing_address_gets_the_stored_pdf_and_how_to_pay(browser, rt):
     assert hashlib.sha256(pdf).hexdigest() == stored.sha256 == hashlib.sha256(rt.storage.get(stored.s3_key)).hexdigest()
     text = email.text
     invoice = stored.content
-    for expected in (stored.number, "Paysages Durand SARL", "adhésion 2026", "350,00\xa0€",
+    for expected in (stored.number, "Paysages Durand SARL", "adhésion 2026", "350,00 €",
                      format_date(invoice.terms.due_on), "FR76 3000 4000 0500 0012 3456 789", "BIC BNPAFRPPXXX",
                      f"référence à rappeler : {stored.number}", "par chèque à l'ordre de", "adherents@cite-verte.example",
                      "02 00 00 00 00"):
@@ -111,7 +111,7 @@ def test_a_credit_note_goes_to_the_billing_address_too(browser, rt, client):
     team.login(STAFF)
     path = "/admin/demandes/org-durand/2026"
     team.get(path)
-    assert team.post(f"{path}/annulation", {"reason": "Adhésion reprise par le groupe"}).status_code == 303
+    assert team.post(f"{path}/annulation", {"reason": "Adhésion reprise par le groupe", "confirmer": "1"}).status_code == 303
     credit = next(d for d in rt.documents.for_organisation("org-durand") if d.kind is DocumentKind.CREDIT_NOTE)
     [email] = [m for m in to(BILLING) if m.subject.startswith("Avoir ")]
     assert credit.number in email.subject and stored.number in email.subject

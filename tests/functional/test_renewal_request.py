@@ -57,8 +57,8 @@ def test_form_is_prefilled_from_the_last_validated_membership_and_the_organisati
     browser.get(FORM)
     html = browser.text()
     assert "Renouveler l'adhésion 2027" in html
-    assert "Je confirme la tranche « Commune de 20 000 à 50 000 habitants » : 742,00\u00a0€ pour 2027" in plain(html)
-    assert "2026 — Commune de 20 000 à 50 000 habitants, 720,00\u00a0€" in html  # last validated
+    assert "Je confirme la tranche « Commune de 20 000 à 50 000 habitants » : 742,00 € pour 2027" in plain(html)
+    assert "2026 — Commune de 20 000 à 50 000 habitants, 720,00 €" in html  # last validated
     for value in ("Hôtel de ville, 12 rue de la République", "44000", "Montclair", "21440987600019",
                   "factures@montclair.example", "ESPACES-VERTS"):
         assert f'value="{value}"' in html, value
@@ -67,7 +67,7 @@ def test_form_is_prefilled_from_the_last_validated_membership_and_the_organisati
     for label in ("Virement bancaire", "Chèque", "Mandat administratif"):
         assert label in html
     # only the organisation's category is offered, with the renewal year's amounts
-    assert "Collectivité de 50 000 à 100 000 habitants — 1\u202f184,00\u00a0€" in html
+    assert "Collectivité de 50 000 à 100 000 habitants — 1 184,00 €" in html
     assert "Entreprise" not in html
     assert "Vérifier ma demande" in html  # then « Enregistrer ma demande » on the recap
 
@@ -99,7 +99,7 @@ def test_submitter_other_contacts_and_staff_each_get_their_email(browser, campai
     confirmation = by_recipient[MEMBER]
     assert confirmation.subject.startswith("Votre demande de renouvellement 2027 est enregistrée")
     assert "Bonjour Marc Lefèvre" in confirmation.text and "Bonjour Marc Lefèvre" in confirmation.html
-    assert "742,00\u00a0€" in confirmation.text and "Mandat administratif" in confirmation.html
+    assert "742,00 €" in confirmation.text and "Mandat administratif" in confirmation.html
     assert "https://adhesions.test/mon-compte/adhesions" in confirmation.text
     assert "adherents@cite-verte.example" in confirmation.text  # the association's contact
     copy = by_recipient[MEMBER_2]
@@ -185,7 +185,7 @@ def test_a_tier_change_waits_for_the_association(browser, campaign_open, rt):
     browser.get(MEMBERSHIPS)
     html = browser.text()
     assert "Changement de tranche à l'étude" in html
-    assert "Collectivité de 50 000 à 100 000 habitants — 1\u202f184,00\u00a0€" in html
+    assert "Collectivité de 50 000 à 100 000 habitants — 1 184,00 €" in html
     staff = next(m for m in sent_emails() if m.recipients[0] == STAFF)
     assert "décider du changement de tranche tarifaire" in staff.text
     assert "Nouvelle population INSEE : 52 000." in staff.text
@@ -255,7 +255,7 @@ def test_two_contacts_of_the_same_organisation_on_the_demo_day(browser, new_brow
     invoice = to_durand["Votre facture est disponible"]
     assert len(to_durand) == 2
     assert "Votre demande de renouvellement 2026 est enregistrée" in confirmation.subject
-    assert "Entreprise de 10 à 49 salariés — 350,00\u00a0€" in confirmation.text
+    assert "Entreprise de 10 à 49 salariés — 350,00 €" in confirmation.text
     assert "facture" in invoice.subject.lower() and "/mon-compte/adhesions" in invoice.text
     second = new_browser()
     second.login("e.roche@paysages-durand.example")
