@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -74,6 +75,7 @@ from ..domain.documents import DocumentKind, Invoice
 from ..domain.errors import ValidationError
 from ..domain.model import Contact, Membership, MembershipStatus, Organisation, TariffGrid
 from ..domain.renewal import RequestState
+from ..domain.renewal_rate import to_renew
 from ..domain.renewal_request import RenewalRequest
 from ..domain.season import CampaignOpening, campaign_opens_on
 from ..runtime import PARIS, Runtime
@@ -170,17 +172,23 @@ def run_campaign_schedule(rt: Runtime) -> CampaignRun:
     return _queue_pass(rt, season, kinds, SCHEDULE_ACTOR)
 
 
-def start_campaign(rt: Runtime, season: int, *, by: Contact) -> CampaignRun:
-    """Staff start: queue the notice for ``season`` to every organisation due, whatever the date.
-
-    Contacts who already received it are skipped (ledger), so starting twice sends nothing new.
-    """
+def check_startable(rt: Runtime, season: int) -> None:
+    """``ValidationError`` unless staff may start ``season``'s notice now (asked before the
+    confirmation page, and again when it is confirmed)."""
     allowed = seasons_staff_may_start(rt.today(), _opening(rt))
     if season not in allowed:
         raise ValidationError({"season": f"Choisissez la campagne {allowed[0]} ou {allowed[1]}."})
     if not rt.tariffs.grid(season).tiers:
         raise ValidationError({"season": f"La grille tarifaire {season} n'est pas encore saisie : "
                                          "l'avis indique le montant de la nouvelle année."})
+
+
+def start_campaign(rt: Runtime, season: int, *, by: Contact) -> CampaignRun:
+    """Staff start: queue the notice for ``season`` to every organisation due, whatever the date.
+
+    Contacts who already received it are skipped (ledger), so starting twice sends nothing new.
+    """
+    check_startable(rt, season)
     run = _queue_pass(rt, season, (MessageKind.NOTICE,), by.name)
     audit.record(rt, "campaign.started", actor=by.contact_id, target=f"campagne {season}",
                  season=season, organisations=run.organisations, chunks=run.chunks)
@@ -308,28 +316,8 @@ class _Chunk:
 
     def _context(self, kind: MessageKind, org: Organisation, memberships: list[Membership],
                  request: RenewalRequest | None, unpaid: list[Invoice]) -> dict | None:
-        """What the kind's template needs beyond the contact, the organisation and the association
-        (None: on a closer look, nothing to send)."""
-        base = self.rt.config.base_url
-        context = {
-            "season": self.season,
-            "opens_on": campaign_opens_on(self.season, CampaignOpening.parse(self.settings.campaign_opening)),
-            "memberships_url": f"{base}/mon-compte/adhesions", "login_url": f"{base}/connexion",
-        }
-        if kind in (MessageKind.NOTICE, MessageKind.NO_REQUEST):
-            context["terms"] = notice_terms(memberships, org.current_tier, self.grid)
-        if kind is MessageKind.PURCHASE_ORDER:
-            context.update(request=request, next_step=RequestState.AWAITING_PURCHASE_ORDER.next_step)
-        if kind is MessageKind.UNPAID_INVOICE:
-            # What is left on each invoice: a partly paid one asks only for the rest, and one
-            # paid in full (its settlement interrupted, see ``payments.settle``) is not asked for.
-            paid = {invoice.number: self.rt.payments.paid_total(invoice.number) for invoice in unpaid}
-            unpaid = [invoice for invoice in unpaid if paid[invoice.number] < invoice.totals.gross]
-            if not unpaid:
-                return None
-            context.update(invoices=unpaid, paid=paid, request=request,
-                           next_step=RequestState.INVOICED.next_step)
-        return context
+        return message_context(self.rt, self.season, kind, org, memberships, request, unpaid,
+                               settings=self.settings, grid=lambda: self.grid)
 
     def _send_once(self, org: Organisation, kind: MessageKind, contact: Contact, context: dict,
                    attempt: int) -> bool:
@@ -342,9 +330,48 @@ class _Chunk:
             return False
         self.throttle.wait()
         mail.send_email(rt, kind=kind.value, template=kind.template, recipients=[contact.email],
-                        message_id=message_id, contact=contact, organisation=org, **context)
+                        message_id=message_id, **_send_context(contact, org, context))
         rt.campaign_ledger.mark_sent(season, org.org_id, kind, email, rt.clock())
         return True
+
+
+def message_context(rt: Runtime, season: int, kind: MessageKind, org: Organisation,
+                    memberships: list[Membership], request: RenewalRequest | None, unpaid: list[Invoice],
+                    *, settings=None, grid: Callable[[], TariffGrid] | None = None) -> dict | None:
+    """What the kind's template needs beyond the contact, the organisation and the association
+    (None: on a closer look, nothing to send). The chunks and the staff preview both use it."""
+    settings = settings or rt.association()
+    base = rt.config.base_url
+    context = {
+        "season": season,
+        "opens_on": campaign_opens_on(season, CampaignOpening.parse(settings.campaign_opening)),
+        "memberships_url": f"{base}/mon-compte/adhesions", "login_url": f"{base}/connexion",
+    }
+    if kind in (MessageKind.NOTICE, MessageKind.NO_REQUEST):
+        tariff_grid = grid() if grid is not None else rt.tariffs.grid(season)
+        context["terms"] = notice_terms(memberships, org.current_tier, tariff_grid)
+    if kind is MessageKind.PURCHASE_ORDER:
+        context.update(request=request, next_step=RequestState.AWAITING_PURCHASE_ORDER.next_step)
+    if kind is MessageKind.UNPAID_INVOICE:
+        # What is left on each invoice: a partly paid one asks only for the rest, and one
+        # paid in full (its settlement interrupted, see ``payments.settle``) is not asked for.
+        paid = {invoice.number: rt.payments.paid_total(invoice.number) for invoice in unpaid}
+        unpaid = [invoice for invoice in unpaid if paid[invoice.number] < invoice.totals.gross]
+        if not unpaid:
+            return None
+        context.update(invoices=unpaid, paid=paid, request=request,
+                       next_step=RequestState.INVOICED.next_step)
+    return context
+
+
+def _send_context(contact: Contact, org: Organisation, context: dict) -> dict:
+    """The template's whole context for one recipient (what is sent and what is previewed)."""
+    return {"contact": contact, "organisation": org, **context}
+
+
+def compose(rt: Runtime, kind: MessageKind, contact: Contact, org: Organisation, context: dict) -> tuple[str, str, str]:
+    """(subject, text, HTML) of one campaign message, exactly as ``send_email`` renders it."""
+    return mail.render_email(rt, kind.template, **_send_context(contact, org, context))
 
 
 # --- what one organisation's season looks like ----------------------------------------------
@@ -445,8 +472,12 @@ class CampaignPreview:
     opens_on: date
     seasons: tuple[int, ...]  # the seasons staff may start
     grid_ready: bool
-    organisations_due: int  # due for renewal, with no request for the season yet
-    with_request: int  # due for renewal, but already answered: no notice
+    # The dashboard's words, with the same counts (``domain.renewal_rate.to_renew``):
+    # to_renew = organisations_due + with_request + recorded_without_request.
+    to_renew: int  # active, last validated or paid membership before the season in Y-1 or Y-2
+    organisations_due: int  # to renew and not renewed yet (no live request, no membership): the notice is for them
+    with_request: int  # renewed: a live request for the season (the dashboard's « renouvelée »)
+    recorded_without_request: int  # the season's membership recorded by staff or an import, no request
     recipients: int  # contacts who would receive the notice (sent or not yet)
     already_sent: int
     opted_out: int  # contacts of due organisations whose notices staff turned off
@@ -465,6 +496,11 @@ class CampaignPreview:
     @property
     def more_lines(self) -> int:
         return self.recipients - len(self.lines)
+
+    @property
+    def notice_choices(self) -> list[tuple[str, str]]:
+        """(org_id, name) of the organisations listed, for « L'avis tel qu'il sera envoyé »."""
+        return list(dict((line.org_id, line.organisation) for line in self.lines).items())
 
 
 def seasons_offered(rt: Runtime) -> tuple[int, ...]:
@@ -492,7 +528,7 @@ def preview_campaign(rt: Runtime, season: int | None = None) -> CampaignPreview:
     answered = {r.org_id for state in RequestState if state is not RequestState.CANCELLED
                 for r in rt.renewals.in_state(state, season, limit=1_000_000)}
     lines: list[PreviewLine] = []
-    due = with_request = recipients = already = opted_out = not_due = inactive = 0
+    due = with_request = without_request = recipients = already = opted_out = not_due = inactive = 0
     without, missing = [], []
     for org in sorted(directory.all_organisations(), key=lambda o: o.name.lower()):
         if not org.active:
@@ -500,7 +536,14 @@ def preview_campaign(rt: Runtime, season: int | None = None) -> CampaignPreview:
             continue
         history = memberships.get(org.org_id, [])
         if not is_due_for_renewal(history, season):
-            not_due += 1
+            # Its season's membership is recorded already: still one « to renew » for the dashboard.
+            if to_renew(history, season):
+                if org.org_id in answered:
+                    with_request += 1
+                else:
+                    without_request += 1
+            else:
+                not_due += 1
             continue
         if org.org_id in answered:
             with_request += 1
@@ -521,9 +564,44 @@ def preview_campaign(rt: Runtime, season: int | None = None) -> CampaignPreview:
                 lines.append(PreviewLine(org.org_id, org.name, contact.name, contact.email, terms, was_sent))
     return CampaignPreview(
         season=season, opens_on=campaign_opens_on(season, opening), seasons=seasons,
-        grid_ready=bool(grid.tiers), organisations_due=due, with_request=with_request, recipients=recipients,
+        grid_ready=bool(grid.tiers), to_renew=due + with_request + without_request, organisations_due=due,
+        with_request=with_request, recorded_without_request=without_request, recipients=recipients,
         already_sent=already,
         opted_out=opted_out, without_recipient=without, missing_price=missing, not_due=not_due,
         inactive=inactive, lines=lines, sent_by_kind={k: sent_by_kind.get(k, 0) for k in MessageKind},
         runs=rt.campaign_ledger.runs(season),
     )
+
+
+@dataclass(frozen=True)
+class NoticePreview:
+    """The notice of a season for one organisation, as its first recipient would receive it."""
+
+    organisation: Organisation
+    contact: Contact
+    subject: str
+    text: str
+    html: str
+
+    @property
+    def html_body(self) -> str:
+        """The inside of the HTML part's <body>, to show within the staff page."""
+        start = self.html.find(">", self.html.lower().find("<body")) + 1
+        end = self.html.lower().rfind("</body>")
+        return self.html[start:end] if 0 < start <= end else self.html
+
+
+def preview_notice(rt: Runtime, season: int, org_id: str) -> NoticePreview | None:
+    """Render the notice of ``season`` for ``org_id`` with the very functions a chunk sends it
+    with (``message_context``, then ``compose``); nothing is stored or sent. None when the
+    organisation is unknown, inactive or has nobody to receive the notice."""
+    org = rt.organisations.get(org_id) if org_id and len(org_id) <= 100 else None
+    if org is None or not org.active:
+        return None
+    recipients, _ = notice_recipients(rt.contacts.for_organisation(org.org_id))
+    if not recipients:
+        return None
+    kind = MessageKind.NOTICE
+    context = message_context(rt, season, kind, org, rt.memberships.for_organisation(org.org_id), None, [])
+    subject, text, html = compose(rt, kind, recipients[0], org, context)
+    return NoticePreview(org, recipients[0], subject, text, html)

@@ -32,6 +32,11 @@ def email_context(rt: Runtime) -> dict:
     return {"association": rt.association(), "base_url": rt.config.base_url}
 
 
+def render_email(rt: Runtime, template: str, **context) -> tuple[str, str, str]:
+    """(subject, text, HTML) of ``email/<template>`` as ``send_email`` sends it (previews use it)."""
+    return rt.templates.email(template, **email_context(rt), **context)
+
+
 def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str],
                message_id: str | None = None, attachments: tuple[tuple[str, bytes], ...] = (), **context) -> str:
     """Queue an email in the outbox and try to send it now; return the outbox id.
@@ -44,7 +49,7 @@ def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str],
     the stored message if that one is still pending and due.
     """
     association = rt.association()
-    subject, text, html = rt.templates.email(template, **email_context(rt), **context)
+    subject, text, html = render_email(rt, template, **context)
     now = rt.clock()
     raw = compose_message(
         sender=rt.config.sender_email, sender_name=association.name, recipients=recipients,
