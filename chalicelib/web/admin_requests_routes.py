@@ -19,7 +19,7 @@ from ..domain.model import CATEGORY_LABELS
 from ..domain.payments import PAYMENT_FIELDS, is_payment_id
 from ..domain.renewal import InvalidTransition, RequestState
 from ..domain.renewal_request import MAX_PURCHASE_ORDER_BYTES, MAX_PURCHASE_ORDER_LABEL, PO_NUMBER_MAX
-from ..services import documents, payments, renewal, staff_requests
+from ..services import confirmations, documents, payments, renewal, staff_requests
 from .admin_http import multipart_form, notice, staff_id, with_notice
 from .http import PayloadTooLarge, context_for, redirect, render
 from .routes import FORM, route
@@ -36,7 +36,7 @@ TIER_FIELDS = {"tier_code": 40, "note": staff_requests.NOTE_MAX * 2}
 PO_FIELDS = {"purchase_order_number": PO_NUMBER_MAX * 4}
 PAYMENT_FORM = {**PAYMENT_FIELDS, "payment_id": 64}
 REPLACE_FIELDS = {"facture": 20, "reason": 500, "purchase_order_number": 50, "service_code": 100}
-CANCEL_FIELDS = {"reason": staff_requests.REASON_MAX * 2}
+CANCEL_FIELDS = {"reason": staff_requests.REASON_MAX * 2, "confirmer": 5, "facture": 20}
 MAX_UPLOAD = 2 * MAX_PURCHASE_ORDER_BYTES  # a PDF a little over the limit still gets its message by the field
 
 
@@ -227,12 +227,25 @@ def finish_settlement(org_id, year):
 
 @route(bp, QUEUE + "/{org_id}/{year}/annulation", methods=["POST"], content_types=FORM)
 def cancel_request(org_id, year):
-    """Cancel the request; an invoiced one gets its credit note."""
-    def action(ctx, actor, season, form):
+    """Cancel the request; an invoiced one gets its credit note. The request page's form leads
+    to a page saying what will happen (credit note, where it goes); only its « Confirmer »
+    (``confirmer=1``) cancels."""
+    ctx = context_for(bp.current_request)
+    actor = staff_id(ctx)
+    try:
+        form = ctx.form(CANCEL_FIELDS)  # the CSRF token first, whatever the address says
+    except ValidationError as error:
+        return _refused(ctx, org_id, _year(year), error, failed=staff_requests.CANCEL, values={})
+    season = _year(year)
+    try:
+        if form["confirmer"] != confirmations.CONFIRMED:
+            return render(ctx, "admin/confirm.html",
+                          confirmation=confirmations.request_cancellation(ctx.rt, org_id, season, form["reason"]))
+        confirmations.check_cancellation_as_shown(ctx.rt, org_id, season, form["facture"])
         done = staff_requests.cancel_with_credit_note(ctx.rt, org_id, season, by=actor, reason=form["reason"])
-        return "demande-annulee-avoir" if done.credit_note else "demande-annulee"
-
-    return _act(org_id, year, staff_requests.CANCEL, lambda ctx: ctx.form(CANCEL_FIELDS), action)
+    except DomainError as error:
+        return _refused(ctx, org_id, season, error, failed=staff_requests.CANCEL, values=form)
+    return redirect(with_notice(_path(org_id, season), "demande-annulee-avoir" if done.credit_note else "demande-annulee"))
 
 
 @route(bp, QUEUE + "/{org_id}/{year}/remplacement", methods=["POST"], content_types=FORM)

@@ -8,8 +8,8 @@ from ..domain.errors import ValidationError
 from ..domain.members import CONTACT_FIELDS, ORGANISATION_FIELDS, organisation_values
 from ..domain.model import CATEGORY_LABELS, PublicBuyerRequirement, Role
 from ..services import admin_members as members
+from ..services import confirmations, second_factor
 from ..services import dashboard as dashboards
-from ..services import second_factor
 from .admin_http import notice, staff_id, with_notice
 from .http import context_for, redirect, render
 from .routes import FORM, route
@@ -131,11 +131,16 @@ def update_organisation(org_id):
 
 @route(bp, "/admin/structures/{org_id}/statut", methods=["POST"], content_types=FORM)
 def organisation_status(org_id):
-    """Disable or enable the organisation."""
+    """Disable or enable the organisation. Disabling first shows what it will do; only that
+    page's « Confirmer » (``confirmer=1``) disables."""
     ctx = context_for(bp.current_request)
     actor = staff_id(ctx)
-    form = ctx.form({"active": 5})
+    form = ctx.form({"active": 5, "confirmer": 5})
     active = form["active"] == YES
+    if not active and form["confirmer"] != confirmations.CONFIRMED:
+        confirmation = confirmations.organisation_disabling(ctx.rt, org_id)
+        if confirmation is not None:
+            return render(ctx, "admin/confirm.html", confirmation=confirmation)
     members.set_organisation_active(ctx.rt, actor, org_id, active)
     return redirect(with_notice(f"/admin/structures/{org_id}", "structure-activee" if active else "structure-desactivee"))
 
@@ -240,13 +245,18 @@ def contact_notices(contact_id):
 
 @route(bp, "/admin/contacts/{contact_id}/statut", methods=["POST"], content_types=FORM)
 def contact_status(contact_id):
-    """Remove (deactivate) or reactivate a contact."""
+    """Remove (deactivate) or reactivate a contact. Removing first shows what it will do; only
+    that page's « Confirmer » (``confirmer=1``) removes."""
     ctx = context_for(bp.current_request)
     actor = staff_id(ctx)
-    form = ctx.form({"active": 5})
+    form = ctx.form({"active": 5, "confirmer": 5})
     contact = members.get_contact(ctx.rt, contact_id)
     active = form["active"] == YES
     try:
+        if not active and form["confirmer"] != confirmations.CONFIRMED:
+            confirmation = confirmations.contact_removal(ctx.rt, actor, contact_id)
+            if confirmation is not None:
+                return render(ctx, "admin/confirm.html", confirmation=confirmation)
         members.set_contact_active(ctx.rt, actor, contact_id, active)
     except ValidationError as error:
         return _refused(ctx, contact, error)

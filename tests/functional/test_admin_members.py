@@ -73,7 +73,7 @@ def test_create_then_edit_then_disable_an_organisation(browser, rt):
     response = browser.post(org_path + "/modifier", {**NEW_ORG, "city": "Belleville-sur-Loire"})
     assert response.status_code == 303
     assert "Belleville-sur-Loire" in browser.get(org_path).body.decode()
-    assert browser.post(org_path + "/statut", {"active": "non"}).status_code == 303
+    assert browser.post(org_path + "/statut", {"active": "non", "confirmer": "1"}).status_code == 303
     browser.get(org_path)
     assert "Désactivée" in browser.text() and "Réactiver la structure" in browser.text()
 
@@ -116,7 +116,7 @@ def test_contact_actions_from_the_organisation_page(browser, new_browser, rt):
     base = f"/admin/contacts/{garnier.contact_id}"
     assert browser.post(base + "/avis", {"receives_notices": "non"}).status_code == 303
     assert not rt.contacts.get(garnier.contact_id).receives_notices
-    assert browser.post(base + "/statut", {"active": "non"}).status_code == 303
+    assert browser.post(base + "/statut", {"active": "non", "confirmer": "1"}).status_code == 303
     assert member.get("/mon-compte").status_code == 303  # logged out at once
     assert member.login("s.garnier@montclair.example").status_code == 400
     browser.get("/admin/structures/org-montclair")
@@ -125,6 +125,76 @@ def test_contact_actions_from_the_organisation_page(browser, new_browser, rt):
     browser.get(base + "/modifier")
     assert browser.post(base + "/modifier", {"name": "Sophie Garnier", "email": "sophie@montclair.example"}).status_code == 303
     assert member.login("sophie@montclair.example").status_code == 303
+
+
+def confirmation_form(browser) -> tuple[str, dict]:
+    """The action and hidden fields of the confirmation page's « Confirmer » form."""
+    html = browser.last.body.decode()
+    [(action, body)] = [f for f in re.findall(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', html, re.S)
+                        if 'name="confirmer"' in f[1]]
+    return action, dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body))
+
+
+def test_disabling_an_organisation_first_says_what_will_happen(browser, rt):
+    staff_browser(browser).get("/admin/structures/org-montclair")
+    response = browser.post("/admin/structures/org-montclair/statut", {"active": "non"})
+    assert response.status_code == 200
+    text = browser.text()
+    assert "Désactiver Ville de Montclair ?" in text and "Ce qui va se passer" in text
+    assert "ne recevra plus ni l'avis de renouvellement ni les relances" in text
+    assert "Marc Lefèvre (m.lefevre@montclair.example)" in text and "pourront encore se connecter" in text
+    assert "plus demander de devis ni renouveler l'adhésion" in text and "vous pourrez la réactiver" in text
+    assert 'href="/admin/structures/org-montclair"' in browser.last.body.decode()  # « Retour »
+    assert rt.organisations.get("org-montclair").active  # nothing done yet
+    action, fields = confirmation_form(browser)
+    assert (action, fields["active"], fields["confirmer"]) == ("/admin/structures/org-montclair/statut", "non", "1")
+    assert browser.post(action, fields).status_code == 303
+    assert not rt.organisations.get("org-montclair").active
+    # enabling it again is not destructive: done at once
+    assert browser.post(action, {"active": "oui"}).status_code == 303
+    assert rt.organisations.get("org-montclair").active
+
+
+def test_removing_a_contact_first_says_what_will_happen(browser, new_browser, rt):
+    garnier = rt.contacts.find_by_email("s.garnier@montclair.example")
+    member = new_browser()
+    member.login("s.garnier@montclair.example")
+    staff_browser(browser).get("/admin/structures/org-montclair")
+    response = browser.post(f"/admin/contacts/{garnier.contact_id}/statut", {"active": "non"})
+    assert response.status_code == 200
+    text = browser.text()
+    assert "Retirer Sophie Garnier de Ville de Montclair ?" in text
+    assert "Sophie Garnier (s.garnier@montclair.example) ne pourra plus se connecter" in text
+    assert "les liens de mot de passe déjà envoyés ne fonctionneront plus" in text
+    assert "dernier contact actif" not in text  # Montclair keeps two others
+    assert rt.contacts.get(garnier.contact_id).active and member.get("/mon-compte").status_code == 200
+    action, fields = confirmation_form(browser)
+    assert browser.post(action, fields).status_code == 303
+    assert not rt.contacts.get(garnier.contact_id).active
+    assert member.get("/mon-compte").status_code == 303  # logged out at once
+
+
+def test_removing_the_last_contact_says_so(browser, rt):
+    moreau = rt.contacts.find_by_email("j.moreau@saint-aubin.example")
+    staff_browser(browser).get("/admin/structures/org-saint-aubin")
+    assert browser.post(f"/admin/contacts/{moreau.contact_id}/statut", {"active": "non"}).status_code == 200
+    assert "C'est le dernier contact actif de Commune de Saint-Aubin-des-Prés" in browser.text()
+    assert rt.contacts.get(moreau.contact_id).active
+
+
+def test_members_can_neither_see_nor_confirm_a_destructive_staff_action(new_browser, rt):
+    moreau = rt.contacts.find_by_email("j.moreau@saint-aubin.example")
+    own = rt.contacts.find_by_email("s.garnier@montclair.example")
+    member = new_browser()
+    member.login(MEMBER)  # a contact of Ville de Montclair
+    member.get("/mon-compte")
+    for data in ({"active": "non"}, {"active": "non", "confirmer": "1"}):
+        for org_id in ("org-saint-aubin", "org-montclair"):  # another organisation, or their own
+            assert member.post(f"/admin/structures/{org_id}/statut", data).status_code == 403
+        for contact in (moreau, own):
+            assert member.post(f"/admin/contacts/{contact.contact_id}/statut", data).status_code == 403
+    assert rt.organisations.get("org-saint-aubin").active and rt.organisations.get("org-montclair").active
+    assert rt.contacts.get(moreau.contact_id).active and rt.contacts.get(own.contact_id).active
 
 
 def test_role_change_makes_a_contact_staff(browser, new_browser, rt):
@@ -141,9 +211,10 @@ def test_role_change_makes_a_contact_staff(browser, new_browser, rt):
 def test_refused_action_is_a_message_not_a_500(browser, rt):
     me = rt.contacts.find_by_email(STAFF)
     staff_browser(browser).get("/admin/equipe")
-    response = browser.post(f"/admin/contacts/{me.contact_id}/statut", {"active": "non"})
-    assert response.status_code == 400
-    assert "Vous ne pouvez pas désactiver votre propre compte." in browser.text()
+    for data in ({"active": "non"}, {"active": "non", "confirmer": "1"}):  # before the confirmation page too
+        response = browser.post(f"/admin/contacts/{me.contact_id}/statut", data)
+        assert response.status_code == 400
+        assert "Vous ne pouvez pas désactiver votre propre compte." in browser.text()
 
 
 def test_team_page_adds_a_staff_account(browser):

@@ -351,8 +351,9 @@ def test_an_invoice_with_a_payment_is_not_cancelled_by_a_credit_note(rt, staff, 
     team.login(STAFF)
     path = f"/admin/demandes/{MONTCLAIR}/2027"
     team.get(path)
-    response = team.post(f"{path}/annulation", {"reason": "Erreur de tranche"})
-    assert response.status_code == 409 and "Un paiement est déjà enregistré sur cette facture" in team.text()
+    for confirmed in ("", "1"):  # refused on the confirmation page and on « Confirmer »
+        response = team.post(f"{path}/annulation", {"reason": "Erreur de tranche", "confirmer": confirmed})
+        assert response.status_code == 409 and "Un paiement est déjà enregistré sur cette facture" in team.text()
 
 
 def test_a_credited_invoice_takes_no_payment(rt, staff, invoiced):
