@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
-from ..domain.audit import ACTIONS, AuditEvent
+from ..domain import journal_labels as labels
+from ..domain.audit import AuditEvent
 from ..domain.errors import ValidationError
+from ..domain.formatting import MONTHS
 from ..domain.security import normalise_email
 from ..runtime import Runtime
 
@@ -14,13 +17,33 @@ _MONTH = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
 
 
 @dataclass(frozen=True)
+class JournalEntry:
+    """One event as the journal page shows it: every code, id and raw value put in French."""
+
+    at: datetime
+    actor: str  # « Camille Martin (equipe@…) », « Traitement automatique »…
+    action: str  # the action's label
+    subject: labels.Subject  # what it is about, with a link to its page
+    organisation: labels.Subject | None  # the organisation, when the subject is not its page
+    changes: list[labels.Change]
+    details: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class JournalPage:
     month: str
     actor: str
     action: str
     events: list[AuditEvent]
-    names: dict[str, str]  # actor id → "name (email)"
+    names: dict[str, str]  # contact id → "name (email)", organisation id → name
     truncated: bool
+    entries: list[JournalEntry]
+
+    @property
+    def month_label(self) -> str:
+        """« novembre 2026 » for 2026-11."""
+        year, _, month = self.month.partition("-")
+        return f"{MONTHS[int(month) - 1]} {year}" if month.isdigit() and 1 <= int(month) <= 12 else self.month
 
 
 def journal(rt: Runtime, month: str = "", actor: str = "", action: str = "") -> JournalPage:
@@ -31,7 +54,7 @@ def journal(rt: Runtime, month: str = "", actor: str = "", action: str = "") -> 
     month = month.strip() or rt.today().strftime("%Y-%m")
     if not _MONTH.fullmatch(month):
         raise ValidationError({"mois": "Indiquez un mois au format AAAA-MM, par exemple 2026-11."})
-    if action and action not in ACTIONS:
+    if action and action not in labels.ACTION_LABELS:
         raise ValidationError({"action": "Choisissez une action dans la liste."})
     actor = actor.strip()[:254]
     if actor:
@@ -47,11 +70,41 @@ def journal(rt: Runtime, month: str = "", actor: str = "", action: str = "") -> 
         events = [e for e in events if e.action == action]
     truncated = len(events) >= LIMIT
     events = events[:LIMIT]
-    names = {}
-    for actor_id in {e.actor for e in events}:
-        if "@" in actor_id or actor_id in ("anonyme", "system"):
+    names = _names(rt, events)
+    return JournalPage(month, actor, action, events, names, truncated, [_entry(e, names) for e in events])
+
+
+def _names(rt: Runtime, events: list[AuditEvent]) -> dict[str, str]:
+    """The names behind the ids the events carry: authors and contacts (« name (email) »),
+    organisations (their name). Each id is read once."""
+    contact_ids = {e.actor for e in events} | {e.target for e in events if e.action == "contact.email_changed"}
+    org_ids = {e.org_id for e in events if e.org_id}
+    for e in events:
+        for values in (e.before, e.after):
+            if e.action.startswith("contact.") and values.get("org_id"):
+                org_ids.add(str(values["org_id"]))
+    names: dict[str, str] = {}
+    for contact_id in contact_ids:
+        if not contact_id or "@" in contact_id or contact_id in labels.ACTOR_LABELS or len(contact_id) > 100:
             continue
-        contact = rt.contacts.get(actor_id)
+        contact = rt.contacts.get(contact_id)
         if contact is not None:
-            names[actor_id] = f"{contact.name} ({contact.email})"
-    return JournalPage(month, actor, action, events, names, truncated)
+            names[contact_id] = f"{contact.name} ({contact.email})"
+    for org_id in org_ids:
+        if len(org_id) <= 100:
+            org = rt.organisations.get(org_id)
+            if org is not None:
+                names[org_id] = org.name
+    return names
+
+
+def _entry(event: AuditEvent, names: dict[str, str]) -> JournalEntry:
+    org_name = names.get(event.org_id or "", "")
+    subject = labels.subject(event.action, event.target, event.org_id, org_name, after=event.after,
+                             details_=event.details, names=names)
+    organisation = None
+    if event.org_id and subject.href != labels.organisation_href(event.org_id):
+        organisation = labels.Subject(org_name or "structure supprimée", labels.organisation_href(event.org_id))
+    return JournalEntry(event.at, labels.actor_label(event.actor, names), labels.action_label(event.action), subject,
+                        organisation, labels.changes(event.action, event.before, event.after, names),
+                        labels.details(event.action, event.details, names))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from ..domain.audit import ACTIONS
 from ..domain.errors import ValidationError
+from ..domain.journal_labels import action_choices
 from ..services import admin_journal, exports, imports
 from .admin_http import csv_response, multipart_form, staff_id
 from .http import context_for, render
@@ -138,5 +138,4 @@ def audit_log():
         page = admin_journal.journal(ctx.rt)
         errors = error.errors
     return render(ctx, "admin/journal.html", status=400 if errors else 200, page=page, errors=errors,
-                  actions=sorted(ACTIONS.items(), key=lambda kv: kv[1]), form={"mois": month, "auteur": actor,
-                                                                               "action": action})
+                  actions=action_choices(), form={"mois": month, "auteur": actor, "action": action})
