@@ -48,12 +48,47 @@ class SettingField:
     max_length: int = 200
 
 
-IDENTITY, CONTACT, BANK, VAT, DOCUMENTS, CAMPAIGN, OTHER = (
+IDENTITY, CONTACT, BANK, VAT, DOCUMENTS, CAMPAIGN, LIMITS, OTHER = (
     "Identité de l'association", "Coordonnées affichées aux adhérents", "Coordonnées bancaires",
-    "TVA et mentions des factures", "Paiements, devis et factures", "Campagne de renouvellement",
-    "Autres réglages",
+    "TVA et mentions des factures", "Paiements, devis et factures", "Dates et relances",
+    "Envoi des courriels", "Autres réglages",
 )
-GROUPS = (IDENTITY, CONTACT, BANK, VAT, DOCUMENTS, CAMPAIGN, OTHER)
+GROUPS = (IDENTITY, CONTACT, BANK, VAT, DOCUMENTS, CAMPAIGN, LIMITS, OTHER)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the settings page, with its own form: saving it changes only its fields."""
+
+    key: str  # its anchor on the page and its form's ``section`` value
+    title: str
+    groups: tuple[str, ...]
+    address: bool = False  # the head office's address is part of it
+
+
+SECTIONS = (
+    Section("identite", "Identité de l'association", (IDENTITY, CONTACT), address=True),
+    Section("facturation", "Facturation", (BANK, VAT, DOCUMENTS)),
+    Section("campagne", "Campagne de renouvellement", (CAMPAIGN,)),
+    Section("limites", "Limites techniques", (LIMITS, OTHER)),
+)
+
+
+def section(key: str) -> Section | None:
+    return next((s for s in SECTIONS if s.key == key), None)
+
+
+def section_fields(sec: Section) -> list[str]:
+    """The form names a section's form posts (what saving it may change)."""
+    names = []
+    for f in form_fields():
+        if f.group not in sec.groups:
+            continue
+        if f.kind == "methods":
+            names.extend(f"method_{m}" for m in PAYMENT_METHOD_LABELS)
+        else:
+            names.append(f.name)
+    return names + (list(ADDRESS_FIELDS) if sec.address else [])
 
 KNOWN = {f.name: f for f in (
     SettingField("name", "Nom de l'association", "text", IDENTITY, required=True),
@@ -90,9 +125,10 @@ KNOWN = {f.name: f for f in (
                  minimum=1, maximum=365),
     SettingField("reminder_unpaid_days_after_due", "Relance facture impayée (jours après l'échéance)", "int",
                  CAMPAIGN, minimum=1, maximum=365),
-    SettingField("ses_max_per_second", "Débit d'envoi des courriels (par seconde)", "int", CAMPAIGN,
-                 minimum=1, maximum=1000),
-    SettingField("campaign_chunk_size", "Structures par lot d'envoi", "int", CAMPAIGN, minimum=1, maximum=1000),
+    SettingField("ses_max_per_second", "Débit d'envoi des courriels (par seconde)", "int", LIMITS,
+                 "Ce que le service d'envoi (Amazon SES) autorise au compte.", minimum=1, maximum=1000),
+    SettingField("campaign_chunk_size", "Structures par lot d'envoi", "int", LIMITS,
+                 "Les avis de campagne partent par lots de cette taille.", minimum=1, maximum=1000),
 )}
 
 
@@ -125,7 +161,7 @@ def field_limits() -> dict[str, int]:
     """Form field → maximum length, for the request parser."""
     limits = {f.name: max(f.max_length, 20) for f in form_fields() if f.kind != "methods"}
     limits.update({"address_line1": 200, "address_line2": 200, "address_postcode": 10, "address_city": 100,
-                   "version": 12})
+                   "version": 12, "section": 20})
     limits.update({f"method_{m}": 5 for m in PAYMENT_METHOD_LABELS})
     return limits
 
@@ -187,11 +223,17 @@ _CHECKS = {
 }
 
 
-def check_settings(values: Mapping[str, str], current: AssociationSettings) -> AssociationSettings:
-    """The settings the form describes (fields not in the form keep their value), or ValidationError."""
+def check_settings(values: Mapping[str, str], current: AssociationSettings,
+                   sec: Section | None = None) -> AssociationSettings:
+    """The settings the form describes (fields not in the form keep their value), or ValidationError.
+
+    With ``sec``, only that section's fields are read: the others keep their value whatever the
+    request holds (a section saved on its own never wipes another)."""
     check = FormChecker(values)
     changes: dict[str, object] = {}
     for f in form_fields():
+        if sec is not None and f.group not in sec.groups:
+            continue
         if f.kind == "methods":
             chosen = tuple(m for m in PAYMENT_METHOD_LABELS if values.get(f"method_{m}"))
             if not chosen:
@@ -214,14 +256,20 @@ def check_settings(values: Mapping[str, str], current: AssociationSettings) -> A
                                           required=f.required) or ""
         else:
             changes[f.name] = check.value(f.name, _CHECKS[f.kind], required=f.required) or ""
-    line1 = check.text("address_line1", message="Indiquez l'adresse.")
-    line2 = check.text("address_line2", required=False)
-    postcode = check.value("address_postcode", check_postcode, message="Indiquez le code postal.")
-    city = check.text("address_city", max_length=100, message="Indiquez la ville.")
-    if changes.get("vat_regime") in ("registered", "exempt") and not changes.get("vat_number"):
-        check.add("vat_number", "Une association assujettie à la TVA, même exonérée, doit indiquer son numéro de TVA.")
+    address = current.address
+    if sec is None or sec.address:
+        line1 = check.text("address_line1", message="Indiquez l'adresse.")
+        line2 = check.text("address_line2", required=False)
+        postcode = check.value("address_postcode", check_postcode, message="Indiquez le code postal.")
+        city = check.text("address_city", max_length=100, message="Indiquez la ville.")
+        address = Address(line1, postcode, city, line2, current.address.country)
+    if "vat_regime" in changes:
+        vat_number = changes.get("vat_number", current.vat_number)
+        if changes["vat_regime"] in ("registered", "exempt") and not vat_number:
+            check.add("vat_number", "Une association assujettie à la TVA, même exonérée, doit indiquer son numéro "
+                                    "de TVA.")
     check.done()
-    return replace(current, address=Address(line1, postcode, city, line2, current.address.country), **changes)
+    return replace(current, address=address, **changes)
 
 
 def settings_diff(before: AssociationSettings, after: AssociationSettings) -> dict[str, tuple[object, object]]:

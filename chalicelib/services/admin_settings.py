@@ -1,4 +1,4 @@
-"""Staff editing of the association settings (identity, bank, VAT, payments, campaign)."""
+"""Staff editing of the association settings, by section: identity, invoicing, campaign, technical limits."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..domain.association import AssociationSettings
 from ..domain.errors import ConcurrentUpdate, NotFound, ValidationError
-from ..domain.settings_form import check_settings, settings_diff, settings_values
+from ..domain.settings_form import check_settings, section, settings_diff, settings_values
 from ..runtime import Runtime
 from .audit import record
 
@@ -26,7 +26,10 @@ def settings_form(rt: Runtime) -> SettingsForm:
 
 
 def save_settings(rt: Runtime, actor: str, values: Mapping[str, str]) -> AssociationSettings:
-    """Check and save the settings form, unless someone saved the settings since it was shown."""
+    """Check and save the settings form, unless someone saved the settings since it was shown.
+
+    ``values["section"]`` (a ``settings_form.SECTIONS`` key) saves that section only; without it
+    every field is read (the whole form)."""
     current, version = rt.settings.association_with_version()
     if current is None:
         raise NotFound("Les paramètres de l'association n'ont pas encore été chargés.")
@@ -36,7 +39,11 @@ def save_settings(rt: Runtime, actor: str, values: Mapping[str, str]) -> Associa
     if int(expected) != version:
         raise ConcurrentUpdate("Les paramètres ont été modifiés par quelqu'un d'autre entre-temps. "
                                "Rechargez la page pour voir leurs valeurs actuelles.")
-    updated = check_settings(values, current)
+    key = str(values.get("section", "")).strip()
+    sec = section(key) if key else None
+    if key and sec is None:
+        raise ValidationError({"form": "Cette partie des paramètres n'existe pas : rechargez la page."})
+    updated = check_settings(values, current, sec)
     diff = settings_diff(current, updated)
     if not diff:
         return current

@@ -6,7 +6,7 @@ from chalice import Blueprint
 from ..domain.association import PAYMENT_METHOD_LABELS
 from ..domain.errors import ValidationError
 from ..domain.model import CATEGORY_LABELS
-from ..domain.settings_form import GROUPS, VAT_REGIMES, field_limits, form_fields
+from ..domain.settings_form import SECTIONS, VAT_REGIMES, field_limits, form_fields, section, section_fields
 from ..domain.tariffs import TIER_FIELDS
 from ..services import admin_settings, admin_tariffs
 from .admin_http import notice, staff_id, with_notice
@@ -147,19 +147,22 @@ def discard_version(year):
 
 # --- settings -----------------------------------------------------------------------------
 
-def _settings_page(ctx, *, values=None, version=None, errors=None, status=200):
-    if values is None or version is None:
-        current = admin_settings.settings_form(ctx.rt)
-        values = values if values is not None else current.values
-        version = version if version is not None else current.version
-    return render(ctx, "admin/settings.html", status=status, fields=form_fields(), groups=GROUPS, values=values,
-                  version=version, errors=errors or {}, vat_regimes=list(VAT_REGIMES.items()),
+def _settings_page(ctx, *, values=None, version=None, errors=None, status=200, posted_section=None):
+    current = admin_settings.settings_form(ctx.rt)
+    if values is not None and posted_section is not None:
+        # A section sent back with its errors: the others show what is saved, not blanks.
+        own = set(section_fields(posted_section))
+        values = {**{k: v for k, v in current.values.items() if k not in own}, **values}
+    values = values if values is not None else current.values
+    version = version if version is not None else current.version
+    return render(ctx, "admin/settings.html", status=status, fields=form_fields(), sections=SECTIONS,
+                  values=values, version=version, errors=errors or {}, vat_regimes=list(VAT_REGIMES.items()),
                   methods=list(PAYMENT_METHOD_LABELS.items()), notice=notice(ctx))
 
 
 @route(bp, "/admin/parametres")
 def settings():
-    """The association's settings form."""
+    """The association's settings: four sections on one page, each with its own form."""
     ctx = context_for(bp.current_request)
     staff_id(ctx)
     return _settings_page(ctx)
@@ -167,14 +170,17 @@ def settings():
 
 @route(bp, "/admin/parametres", methods=["POST"], content_types=FORM)
 def save_settings():
-    """Save the settings (refused if someone else saved them since the form was shown)."""
+    """Save one section of the settings, or all of them (refused if someone else saved them
+    since the form was shown)."""
     ctx = context_for(bp.current_request)
     actor = staff_id(ctx)
     form = ctx.form(field_limits())
+    sec = section(form["section"])
     try:
         admin_settings.save_settings(ctx.rt, actor, form)
     except ValidationError as error:
         version = form["version"] if form["version"].isdigit() else None
-        return _settings_page(ctx, values=form, version=int(version) if version else None,
-                              errors=error.errors, status=400)
-    return redirect(with_notice("/admin/parametres", "parametres"))
+        posted = {k: v for k, v in form.items() if k in section_fields(sec)} if sec else form
+        return _settings_page(ctx, values=posted, version=int(version) if version else None,
+                              errors=error.errors, status=400, posted_section=sec)
+    return redirect(with_notice("/admin/parametres", "parametres") + (f"#{sec.key}" if sec else ""))
