@@ -18,16 +18,40 @@ STAFF_PAGES = ["/admin", "/admin/demandes", "/admin/demandes/org-val-fleuri/2027
                "/admin/structures/org-montclair/modifier", "/admin/structures/nouvelle", "/admin/tarifs",
                "/admin/campagne", "/admin/exports", "/admin/import", "/admin/journal", "/admin/equipe",
                "/admin/parametres", "/_dev/taches", "/_dev/courriels"]
+# Pages reached by a button, not an address: (page, field to fill (CSS), its value, button). Each
+# confirmation page is checked, never confirmed.
+CONFIRMATION_PAGES = [
+    ("/admin/structures/org-val-fleuri", None, None, "Désactiver la structure"),
+    ("/admin/structures/org-montclair", None, None, "Retirer Sophie Garnier"),
+    ("/admin/demandes/org-val-fleuri/2027", "form[action$='/annulation'] textarea[name=reason]", "Adhésion résiliée.",
+     "Annuler la demande et émettre l'avoir"),
+]
 WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 
 
 def problems(page, axe, url: str, path: str, width: int) -> list[str]:
     page.goto(url + path)
-    found = [f"{path} @{width}px: {v['id']} ({len(v['nodes'])}) {v['nodes'][0]['target']}"
+    return problems_here(page, axe, path, width)
+
+
+def problems_here(page, axe, name: str, width: int) -> list[str]:
+    found = [f"{name} @{width}px: {v['id']} ({len(v['nodes'])}) {v['nodes'][0]['target']}"
              for v in axe.run(page, options=WCAG_AA).response["violations"]]
     wide = page.evaluate("document.documentElement.scrollWidth")
     if wide > width:
-        found.append(f"{path} @{width}px: the page is {wide} px wide")
+        found.append(f"{name} @{width}px: the page is {wide} px wide")
+    return found
+
+
+def confirmation_problems(page, axe, url: str, width: int) -> list[str]:
+    found = []
+    for path, field, value, button in CONFIRMATION_PAGES:
+        page.goto(url + path)
+        if field:
+            page.locator(field).fill(value)
+        page.get_by_role("button", name=button).click()
+        expect(page.get_by_role("heading", name="Ce qui va se passer")).to_be_visible()
+        found += problems_here(page, axe, f"{path} → « {button} »", width)
     return found
 
 
@@ -51,6 +75,7 @@ def test_no_accessibility_violation_and_nothing_off_screen(chromium, app_server,
         page.get_by_role("button", name="Valider").click()
         expect(page.get_by_role("link", name="Administration").first).to_be_visible()
         found += [p for path in STAFF_PAGES for p in problems(page, axe, url, path, width)]
+        found += confirmation_problems(page, axe, url, width)
     finally:
         context.close()
     assert found == [], "\n".join(found)

@@ -159,7 +159,9 @@ def test_removing_a_contact_first_says_what_will_happen(browser, new_browser, rt
     garnier = rt.contacts.find_by_email("s.garnier@montclair.example")
     member = new_browser()
     member.login("s.garnier@montclair.example")
-    staff_browser(browser).get("/admin/structures/org-montclair")
+    staff_browser(browser).get(f"/admin/contacts/{garnier.contact_id}/modifier")  # also on the organisation page
+    assert f'action="/admin/contacts/{garnier.contact_id}/statut"' in browser.last.body.decode()
+    assert "Retirer ce contact" in browser.text()
     response = browser.post(f"/admin/contacts/{garnier.contact_id}/statut", {"active": "non"})
     assert response.status_code == 200
     text = browser.text()
