@@ -1,4 +1,7 @@
-"""Median warm render time of a quote and of a Factur-X invoice (WeasyPrint + factur-x).
+"""Median warm render time of a quote and of a Factur-X invoice (WeasyPrint + factur-x), with
+their spread, and what Factur-X (PDF/A-3, the CII XML, its XSD check and embedding) adds to the
+same invoice rendered as a plain PDF. The renders take turns, so a shared machine's load falls
+on all of them alike.
 
 Needs no AWS stand-in and no app: the documents are built from the demo association and
 organisation, and rendered by the PDF adapter alone. Run on its own with
@@ -12,9 +15,10 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from tests.bench.common import Figure, median
+from tests.bench.common import Figure, median, percentile
 
 TARGET_MS = 80
+ASKED_QUOTE_MS, ASKED_INVOICE_MS = 35, 50  # issue #19, on a quiet 2-core machine
 ROUNDS = 30
 
 
@@ -33,14 +37,24 @@ def _documents():
     return quote, invoice
 
 
-def _median_ms(render, document, rounds: int) -> float:
-    render(document)  # warm: WeasyPrint imported, fonts and stylesheet loaded
-    times = []
+def _timings(renders: dict, rounds: int) -> dict[str, list[float]]:
+    """Each render timed ``rounds`` times, taking turns (a shared machine's load then weighs on
+    all alike)."""
+    for render in renders.values():
+        render()  # warm: WeasyPrint imported, fonts and stylesheet loaded
+    times: dict[str, list[float]] = {name: [] for name in renders}
     for _ in range(rounds):
-        start = time.perf_counter()
-        render(document)
-        times.append((time.perf_counter() - start) * 1000)
-    return round(median(times), 1)
+        for name, render in renders.items():
+            start = time.perf_counter()
+            render()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def _figure(name: str, times: list[float], asked: float) -> Figure:
+    low, high = percentile(times, 25), percentile(times, 75)
+    return Figure(name, round(median(times), 1), "ms", TARGET_MS,
+                  note=f"p25–p75 {low:.1f}–{high:.1f} ms over {len(times)} renders; issue #19 asks ≤ {asked:g} ms")
 
 
 def run(quick: bool = False) -> list[Figure]:
@@ -49,11 +63,18 @@ def run(quick: bool = False) -> list[Figure]:
 
     renderer = PdfRenderer(TemplateRenderer(find_templates_dir(None)))
     quote, invoice = _documents()
-    rounds = 5 if quick else ROUNDS
+    times = _timings({
+        "quote": lambda: renderer.render(quote),
+        "invoice": lambda: renderer.render(invoice),
+        # the same invoice as a plain PDF (no PDF/A, no XML): what Factur-X adds is the difference
+        "plain": lambda: renderer._weasyprint(renderer.html(invoice)),
+    }, 5 if quick else ROUNDS)
+    plain = median(times["plain"])
     return [
-        Figure("quote PDF render (warm, median)", _median_ms(renderer.render, quote, rounds), "ms", TARGET_MS),
-        Figure("Factur-X invoice PDF render (warm, median)", _median_ms(renderer.render, invoice, rounds), "ms",
-               TARGET_MS),
+        _figure("quote PDF render (warm, median)", times["quote"], ASKED_QUOTE_MS),
+        _figure("Factur-X invoice PDF render (warm, median)", times["invoice"], ASKED_INVOICE_MS),
+        Figure("Factur-X invoice: what PDF/A-3 and the XML add to its plain PDF (median)",
+               round(median(times["invoice"]) - plain, 1), "ms", note=f"plain PDF {plain:.1f} ms"),
     ]
 
 
@@ -61,8 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     for figure in run(parser.parse_args().quick):
-        verdict = "met" if figure.met else "NOT MET"
-        print(f"{figure.name}: {figure.value:g} {figure.unit} (target ≤ {figure.target:g} {figure.unit}: {verdict})")
+        target = "" if figure.target is None else \
+            f"target ≤ {figure.target:g} {figure.unit}: {'met' if figure.met else 'NOT MET'}; "
+        print(f"{figure.name}: {figure.value:g} {figure.unit} ({target}{figure.note})")
 
 
 if __name__ == "__main__":
