@@ -203,7 +203,10 @@ class Deposit:
 
     @property
     def final(self) -> bool:
-        return self.flow_rejected or self.status in FINAL_STATUSES or bool(self.resolved_by)
+        # An invoice a credit note cancelled needs no more follow-up once it is on the platform;
+        # one not deposited yet is still deposited (then its credit note): the buyer's books get
+        # both documents, as numbered.
+        return self.flow_rejected or self.status in FINAL_STATUSES or (bool(self.resolved_by) and bool(self.flux))
 
     @property
     def needs_action(self) -> bool:

@@ -27,10 +27,12 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
+from ..domain.audit import AuditEvent
 from ..domain.documents import (
     Certificate,
     CreditNote,
@@ -64,7 +66,7 @@ from ..domain.season import CampaignOpening, renewal_year
 from ..domain.security import Session
 from ..runtime import Runtime
 from . import chorus
-from .audit import record
+from .audit import event, record
 from .mail import send_email
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ DOCUMENT_PATH = "/mon-compte/documents/"
 MEMBERSHIPS_PATH = "/mon-compte/adhesions"
 S3_PREFIX = "documents"
 LEASE = timedelta(seconds=30)  # longer than any render; a stalled issuer loses it after that
-WAIT_SECONDS = 60.0  # how long an issuer waits for the series before giving up
+WAIT_SECONDS = 20.0  # how long an issuer waits for the series before giving up (under the API's 28 s)
 LINK_SECONDS = 300
 
 
@@ -105,30 +107,40 @@ def _record(document, pdf: bytes, key: str, issued_at, **extra) -> StoredDocumen
     )
 
 
-def _pause(attempt: int) -> None:
-    """Wait before asking for the series again: 20 ms doubling to 0.5 s, with jitter."""
-    time.sleep(min(0.02 * 2 ** min(attempt, 5), 0.5) * (0.5 + random.random()))
+def _pause(rt: Runtime, attempt: int) -> float:
+    """Wait before asking for the series again: 20 ms doubling to 0.5 s, with jitter; return the
+    time slept (counted too, so that a runtime whose sleep is instant still gives up)."""
+    seconds = min(0.02 * 2 ** min(attempt, 5), 0.5) * (0.5 + random.random())
+    rt.sleep(seconds)
+    return seconds
 
 
-def _issue(rt: Runtime, draft, document_id: str, **extra) -> StoredDocument:
+def _issue(rt: Runtime, draft, document_id: str, journal: Callable[[StoredDocument], AuditEvent] | None = None,
+           **extra) -> StoredDocument:
     """Number, render, store and record ``draft`` as one document; return its record.
 
+    ``journal`` gives the audit event of the issue, written in the numbering transaction.
     Raises AlreadyExists (nothing written) when a document with ``document_id`` exists.
     """
     series = series_for(draft.kind, draft.issued_on)
     holder = rt.id_factory()
     deadline = time.monotonic() + WAIT_SECONDS
-    attempt = 0
+    attempt, waited = 0, 0.0
     while True:
         attempt += 1
         now = rt.clock()
         try:
             last = rt.documents.lock_series(series, holder, now, now + LEASE)
         except SeriesBusy:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or waited > WAIT_SECONDS:
                 raise
-            _pause(attempt)
+            waited += _pause(rt, attempt)
             continue
+        except BaseException:
+            # The lease may be ours with only the answer lost: give it back rather than let the
+            # series wait for it to run out (the release is conditional on our holder id).
+            _undo(rt, series, holder, "")
+            raise
         key = ""
         try:
             document = replace(draft, document_id=document_id,
@@ -141,7 +153,7 @@ def _issue(rt: Runtime, draft, document_id: str, **extra) -> StoredDocument:
             key = new_key
             rt.storage.put(key, pdf)
             stored = _record(document, pdf, key, now, **extra)
-            rt.documents.add_numbered(stored, series, last, holder)
+            rt.documents.add_numbered(stored, series, last, holder, effects=[journal(stored)] if journal else [])
             return stored
         except BaseException as error:
             if key and not isinstance(error, DomainError) and _committed(rt, document_id, key):
@@ -184,15 +196,42 @@ def remove_orphan_uploads(rt: Runtime) -> int:
     return removed
 
 
+def remove_unrecorded_uploads(rt: Runtime, older_than: timedelta = timedelta(hours=1),
+                              looked_back: timedelta = timedelta(days=2)) -> int:
+    """The net under ``remove_orphan_uploads``: a document PDF uploaded between ``looked_back``
+    and ``older_than`` ago that no record holds is deleted. The series' note of an upload can be
+    lost in an outage (the note replaced before the orphan it named was removed, or given back
+    when its deletion failed to answer); the bucket itself cannot. Issuers finish within their
+    30-second lease, so an hour-old upload without a record has none coming. Returns how many."""
+    removed = 0
+    held: dict[str, set[str]] = {}
+    now = rt.clock()
+    for key in rt.storage.written_between(S3_PREFIX + "/", now - looked_back, now - older_than):
+        parts = key.split("/")  # documents/<kind>/<org_id>/<random>.pdf
+        if len(parts) != 4:
+            continue
+        if parts[2] not in held:
+            held[parts[2]] = {d.s3_key for d in rt.documents.for_organisation(parts[2])}
+        if key not in held[parts[2]]:
+            rt.storage.delete(key)
+            log.warning("removed the document upload %s: no record holds it", key)
+            removed += 1
+    return removed
+
+
 def _undo(rt: Runtime, series: str, holder: str, key: str) -> None:
-    """After a failure before commit: delete the upload and give the lease back (best effort)."""
+    """After a failure before commit: delete the upload and give the lease back (best effort).
+    An upload that could not be deleted stays noted on the series: the next issuer, or the
+    reconciler, removes it."""
+    deleted = True
     if key:
         try:
             rt.storage.delete(key)
-        except Exception:  # an unreferenced object is harmless; the record was never written
+        except Exception:
+            deleted = False
             log.exception("could not delete the unused document upload %s", key)
     try:
-        rt.documents.unlock_series(series, holder)
+        rt.documents.unlock_series(series, holder, keep_pending=not deleted)
     except Exception:  # the lease runs out by itself
         log.exception("could not release the lease on %s", series)
 
@@ -295,15 +334,15 @@ def issue_invoice(rt: Runtime, *, org_id: str, year: int, tier_code: str, tier_l
         _announce(rt, org, already)  # in case a crash came between (each email sent once)
         return already.content
     try:
-        stored = _issue(rt, draft, document_id, request_id=request_id or "")
+        stored = _issue(rt, draft, document_id, request_id=request_id or "", journal=lambda issued: event(
+            rt, "document.invoice_issued", actor=actor, target=issued.number, org_id=org_id,
+            after={"number": issued.number, "year": year, "total": str(issued.content.totals.gross),
+                   "sha256": issued.sha256, "request_id": request_id or ""}))
     except AlreadyExists:
         stored = _existing(rt, document_id)
         _announce(rt, org, stored)
         return stored.content
     invoice: Invoice = stored.content
-    record(rt, "document.invoice_issued", actor=actor, target=invoice.number, org_id=org_id,
-           after={"number": invoice.number, "year": year, "total": str(invoice.totals.gross),
-                  "sha256": stored.sha256, "request_id": request_id or ""})
     _announce(rt, org, stored)
     return invoice
 
@@ -338,6 +377,22 @@ def ensure_announced(rt: Runtime, invoice_number: str) -> bool:
         return missing_deposit
     _announce(rt, org, stored)
     return all(rt.outbox.get(message_id) is not None for message_id in expected)
+
+
+def ensure_credit_note_sent(rt: Runtime, invoice_number: str) -> bool:
+    """The credit note that cancelled ``invoice_number``, delivered if it never was (its deposit
+    on Chorus Pro scheduled, or its email to the billing address queued). True when something
+    was missing and is now done."""
+    number = rt.payments.credit_note_for(invoice_number) if invoice_number else ""
+    stored = rt.documents.by_number(number) if number else None
+    if stored is None or stored.kind is not DocumentKind.CREDIT_NOTE:
+        return False
+    org = _organisation(rt, stored.org_id)
+    if chorus.goes_to_chorus(rt, org):
+        return chorus.ensure_scheduled(rt, org, stored)
+    if not _emailed_to_payer(rt, org) or rt.outbox.get(_payer_message_id(stored)) is not None:
+        return False
+    return bool(_send_to_payer(rt, org, stored))
 
 
 def stored_pdf(rt: Runtime, stored: StoredDocument) -> bytes:
@@ -423,13 +478,13 @@ def issue_credit_note(rt: Runtime, invoice_number: str, reason: str, *, actor: s
     draft = build_credit_note(found.content, reason=reason, today=rt.today())
     document_id = _derived_id(rt, "credit_note", found.number)
     try:
-        stored = _issue(rt, draft, document_id, related_number=found.number)
+        stored = _issue(rt, draft, document_id, related_number=found.number, journal=lambda issued: event(
+            rt, "document.credit_note_issued", actor=actor, target=issued.number, org_id=found.org_id,
+            after={"number": issued.number, "invoice": found.number, "reason": reason, "sha256": issued.sha256}))
     except AlreadyExists:  # issued by an earlier try: its email is queued once, whatever the retries
         existing = _existing(rt, document_id)
         _credit_note_to_payer(rt, _organisation(rt, found.org_id), existing)
         return existing.content
-    record(rt, "document.credit_note_issued", actor=actor, target=stored.number, org_id=found.org_id,
-           after={"number": stored.number, "invoice": found.number, "reason": reason, "sha256": stored.sha256})
     _credit_note_to_payer(rt, _organisation(rt, found.org_id), stored)
     return stored.content
 

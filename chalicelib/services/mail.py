@@ -4,15 +4,18 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from ..adapters.dynamo.outbox import OutboxMessage
 from ..adapters.ses import compose_message
 from ..domain.errors import AlreadyExists, ConcurrentUpdate
+from ..domain.outbox import OutboxMessage
 from ..runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 SEND_LEASE = timedelta(minutes=2)
+# SES took the email: marking it sent is tried again at once, since a mark that never lands
+# means the same email again once the lease is over.
+MARK_TRIES = 3
 # The outbox keeps the whole MIME message in one DynamoDB item (400 KB at most): a message
 # with attachments must stay under this, or it is refused before anything is stored.
 MAX_RAW_BYTES = 350_000
@@ -37,6 +40,27 @@ def render_email(rt: Runtime, template: str, **context) -> tuple[str, str, str]:
     return rt.templates.email(template, **email_context(rt), **context)
 
 
+def compose(rt: Runtime, *, kind: str, template: str, recipients: list[str], message_id: str | None = None,
+            attachments: tuple[tuple[str, bytes], ...] = (), **context) -> OutboxMessage:
+    """An email rendered and ready for the outbox, taken by the caller for ``SEND_LEASE``: store
+    it (``rt.outbox.add``, or in the transaction of the change that causes it), then ``dispatch``
+    it. A crash in between leaves it to the retries once the lease is over."""
+    association = rt.association()
+    subject, text, html = render_email(rt, template, **context)
+    now = rt.clock()
+    raw = compose_message(
+        sender=rt.config.sender_email, sender_name=association.name, recipients=recipients,
+        subject=subject, text=text, html=html, sent_at=now, reply_to=association.contact_email,
+        attachments=attachments,
+    )
+    if len(raw) > MAX_RAW_BYTES:
+        raise MessageTooLarge(f"{kind}: {len(raw)} bytes, over the outbox's {MAX_RAW_BYTES}")
+    return OutboxMessage(
+        message_id=message_id or rt.id_factory(), kind=kind, recipients=tuple(recipients), subject=subject,
+        raw=raw, status="pending", attempts=1, created_at=now, next_attempt_at=now + SEND_LEASE,
+    )
+
+
 def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str],
                message_id: str | None = None, attachments: tuple[tuple[str, bytes], ...] = (), **context) -> str:
     """Queue an email in the outbox and try to send it now; return the outbox id.
@@ -48,28 +72,25 @@ def send_email(rt: Runtime, *, kind: str, template: str, recipients: list[str],
     a ``message_id`` of its own: a second call with it sends nothing new, it only delivers
     the stored message if that one is still pending and due.
     """
-    association = rt.association()
-    subject, text, html = render_email(rt, template, **context)
-    now = rt.clock()
-    raw = compose_message(
-        sender=rt.config.sender_email, sender_name=association.name, recipients=recipients,
-        subject=subject, text=text, html=html, sent_at=now, reply_to=association.contact_email,
-        attachments=attachments,
-    )
-    if len(raw) > MAX_RAW_BYTES:
-        raise MessageTooLarge(f"{kind}: {len(raw)} bytes, over the outbox's {MAX_RAW_BYTES}")
-    message_id = message_id or rt.id_factory()
-    message = OutboxMessage(
-        message_id=message_id, kind=kind, recipients=tuple(recipients), subject=subject, raw=raw,
-        status="pending", attempts=1, created_at=now, next_attempt_at=now + SEND_LEASE,
-    )
+    message = compose(rt, kind=kind, template=template, recipients=recipients, message_id=message_id,
+                      attachments=attachments, **context)
     try:
         rt.outbox.add(message)
     except AlreadyExists:  # stored by an earlier attempt: deliver that one, if still pending
-        deliver(rt, message_id)
-        return message_id
-    _send(rt, message, now)
-    return message_id
+        deliver(rt, message.message_id)
+        return message.message_id
+    _send(rt, message, message.created_at)
+    return message.message_id
+
+
+def dispatch(rt: Runtime, messages) -> None:
+    """Send messages stored (with the change that caused them) and taken by this caller; never
+    raises: what fails here is sent by ``retry_pending_emails``."""
+    for message in messages:
+        try:
+            _send(rt, message, message.created_at)
+        except Exception:
+            log.exception("email %s stored, not sent now: the retries send it", message.message_id)
 
 
 def send_again(rt: Runtime, message_id: str, recipients: list[str]) -> str | None:
@@ -115,7 +136,13 @@ def _send(rt: Runtime, msg: OutboxMessage, now) -> bool:
         log.warning("email %s not sent (attempt %s): %s", msg.message_id, msg.attempts, error)
         rt.outbox.mark_failed(msg.message_id, f"{type(error).__name__}: {error}", retry_at)
         return False
-    rt.outbox.mark_sent(msg.message_id, rt.clock())
+    for attempt in range(MARK_TRIES):
+        try:
+            rt.outbox.mark_sent(msg.message_id, rt.clock())
+            break
+        except Exception:
+            if attempt + 1 == MARK_TRIES:  # SES has it: after the lease, the retries send it again
+                log.exception("email %s sent but not marked sent", msg.message_id)
     return True
 
 

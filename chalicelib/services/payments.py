@@ -56,7 +56,7 @@ from ..domain.renewal_request import RenewalRequest
 from ..domain.validation import fold
 from ..runtime import Runtime
 from . import documents, renewal
-from .audit import record
+from .audit import event, record
 from .exports import CsvFile
 from .mail import send_email
 
@@ -165,17 +165,17 @@ def record_payment(rt: Runtime, org_id: str, year: int, *, fields: dict[str, str
         payment = Payment(payment_id=payment_id, org_id=org_id, year=year, invoice_number=request.invoice_number,
                           amount=amount, paid_on=paid_on, method=method, reference=reference,
                           recorded_by=recorded_by, recorded_at=rt.clock())
+        journal = event(rt, "payment.recorded", actor=recorded_by, target=request.reference, org_id=org_id,
+                        before={"paid_total": str(paid)}, after={"paid_total": str(paid + amount)},
+                        payment_id=payment_id, invoice_number=request.invoice_number, amount=str(amount),
+                        paid_on=paid_on.isoformat(), method=method, reference=reference)
         try:
-            rt.payments.add(payment, invoice_total=total, request_attempt=request.attempt)
+            rt.payments.add(payment, invoice_total=total, request_attempt=request.attempt, effects=[journal])
         except (AlreadyExists, ConcurrentUpdate):
             credit_note = rt.payments.credit_note_for(request.invoice_number)
             if credit_note:  # a cancellation's credit note came first: the invoice takes no payment
                 raise PaymentNotExpected(f"l'avoir {credit_note} a annulé la facture {request.invoice_number}.") from None
             continue  # the same form, another payment or a state change came first: decide again
-        record(rt, "payment.recorded", actor=recorded_by, target=request.reference, org_id=org_id,
-               before={"paid_total": str(paid)}, after={"paid_total": str(paid + amount)},
-               payment_id=payment_id, invoice_number=request.invoice_number, amount=str(amount),
-               paid_on=paid_on.isoformat(), method=method, reference=reference)
         return _outcome(rt, payment, settle(rt, org_id, year, by=recorded_by))
     raise ConcurrentUpdate()
 
@@ -221,13 +221,13 @@ def _extend_membership(rt: Runtime, request: RenewalRequest, by: str) -> None:
     current = next((m for m in rt.memberships.for_organisation(org_id) if m.year == year), None)
     paid = Membership(org_id, year, request.tier_code, request.tier_label, request.amount, MembershipStatus.PAID)
     # Conditional write: of two settlements running at once, one extends (and audits) it.
-    if (current is None or current.status is not MembershipStatus.PAID) and rt.memberships.save_paid(paid):
-        record(rt, "membership.paid", actor=by, target=f"{org_id}/{year}", org_id=org_id,
-               before={"status": current.status.value if current else None,
-                       "tier": current.tier_code if current else None},
-               after={"status": MembershipStatus.PAID.value, "tier": request.tier_code,
-                      "amount": str(request.amount)},
-               request=request.reference)
+    if current is None or current.status is not MembershipStatus.PAID:
+        rt.memberships.save_paid(paid, effects=[event(
+            rt, "membership.paid", actor=by, target=f"{org_id}/{year}", org_id=org_id,
+            before={"status": current.status.value if current else None,
+                    "tier": current.tier_code if current else None},
+            after={"status": MembershipStatus.PAID.value, "tier": request.tier_code, "amount": str(request.amount)},
+            request=request.reference)])
     certificate = True
     try:
         documents.issue_certificate(rt, org_id, year)

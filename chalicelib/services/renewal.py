@@ -47,6 +47,7 @@ from ..domain.errors import (
     ValidationError,
 )
 from ..domain.model import Contact, Membership, Organisation, Tier, last_validated
+from ..domain.outbox import OutboxMessage
 from ..domain.renewal import InvalidTransition, RequestEvent, RequestState
 from ..domain.renewal_request import (
     BillingDetails,
@@ -61,8 +62,8 @@ from ..domain.renewal_request import (
 from ..domain.season import CampaignOpening, campaign_opens_on, renewal_year
 from ..domain.security import hash_token
 from ..runtime import Runtime
-from . import chorus, documents, tasks
-from .audit import record
+from . import chorus, documents, mail, tasks
+from .audit import event
 from .mail import send_email
 
 log = logging.getLogger(__name__)
@@ -223,21 +224,23 @@ def submit_renewal_request(rt: Runtime, org_id: str, contact_id: str, answers: d
     request = new_request(submission, org=org, year=offer.year, attempt=attempt, offered=offer.offered,
                           contact_id=contact.contact_id, contact_name=contact.name, at=rt.clock())
     billing_changed = submission.billing != BillingDetails.of(org)
+    journal = [event(rt, "renewal.submitted", actor=contact.contact_id, target=request.reference, org_id=org_id,
+                     after={"state": request.state.value, "tier": request.tier_code,
+                            "requested_tier": request.requested_tier_code, "payment_method": request.payment_method,
+                            "wait_for_purchase_order": request.wait_for_purchase_order,
+                            "purchase_order_number": request.purchase_order_number})]
+    if billing_changed:
+        journal.append(event(rt, "organisation.billing_updated", actor=contact.contact_id, target=org_id,
+                             org_id=org_id, before=_billing_dict(BillingDetails.of(org)),
+                             after=_billing_dict(submission.billing), request=request.reference))
     try:
-        stored = rt.renewals.add(request, submission.billing.applied_to(org) if billing_changed else None)
+        stored = rt.renewals.add(request, submission.billing.applied_to(org) if billing_changed else None,
+                                 effects=journal)
     except AlreadyExists:
         winner = rt.renewals.latest(org_id, offer.year)
         if winner is None or winner.state is RequestState.CANCELLED:
             raise ConcurrentUpdate() from None
         return SubmitResult(winner, False)
-    record(rt, "renewal.submitted", actor=contact.contact_id, target=stored.reference, org_id=org_id,
-           after={"state": stored.state.value, "tier": stored.tier_code, "requested_tier": stored.requested_tier_code,
-                  "payment_method": stored.payment_method, "wait_for_purchase_order": stored.wait_for_purchase_order,
-                  "purchase_order_number": stored.purchase_order_number})
-    if billing_changed:
-        record(rt, "organisation.billing_updated", actor=contact.contact_id, target=org_id, org_id=org_id,
-               before=_billing_dict(BillingDetails.of(org)), after=_billing_dict(submission.billing),
-               request=stored.reference)
     # The invoice and the emails come after the answer (a task): the member waits for no PDF.
     tasks.enqueue(rt, tasks.Task(tasks.AFTER_SUBMIT, {"org_id": org_id, "year": stored.year,
                                                       "contact_id": contact.contact_id, "attempt": stored.attempt}),
@@ -261,6 +264,28 @@ def after_submit(rt: Runtime, org_id: str, year: int, contact_id: str, attempt: 
         request = _entered(rt, None, request)
     if submitter is not None:
         _send_submission_emails(rt, request, submitter, strict=True)
+
+
+def ensure_submission_emails(rt: Runtime, request: RenewalRequest) -> bool:
+    """The reconciler's check: a request whose submission emails never reached the outbox (its
+    task was never queued: the save's answer was lost and the member, pressing again, found it
+    saved) gets its task's work done now. True when something was missing."""
+    if request.state is RequestState.CANCELLED:  # « enregistrée » would no longer be true
+        return False
+    submitter = rt.contacts.get(request.submitted_by)
+    if submitter is None:
+        return False
+    # The task queues them in this order and stops at the first it cannot queue: the last one
+    # in the outbox means every one is.
+    staff = rt.association().staff_notification_email
+    others = _contact_emails(rt, request.org_id, exclude=submitter.contact_id)
+    last = (_message_id(request, "staff", None) if staff else
+            _message_id(request, "copy", others[-1][0]) if others else
+            _message_id(request, "confirmation", submitter))
+    if rt.outbox.get(last) is not None:
+        return False
+    after_submit(rt, request.org_id, request.year, request.submitted_by, request.attempt)
+    return rt.outbox.get(last) is not None
 
 
 def check_renewal_request(rt: Runtime, org_id: str, contact_id: str,
@@ -322,11 +347,17 @@ def _billing_dict(b: BillingDetails) -> dict:
 # --- later changes -----------------------------------------------------------------------
 
 
-def _change(rt: Runtime, org_id: str, year: int,
-            change: Callable[[RenewalRequest], RenewalRequest]) -> tuple[RenewalRequest, RenewalRequest]:
+Effects = Callable[[RenewalRequest, RenewalRequest], list]
+
+
+def _change(rt: Runtime, org_id: str, year: int, change: Callable[[RenewalRequest], RenewalRequest],
+            effects: Effects | None = None) -> tuple[RenewalRequest, RenewalRequest]:
     """Apply ``change`` to the season's latest request with optimistic locking; (before, after).
 
-    ``change`` returning its argument unchanged means there is nothing to write.
+    ``change`` returning its argument unchanged means there is nothing to write. ``effects``
+    (before, after) gives what the change causes — its audit event, its emails — written in
+    the same transaction as the change: all or nothing. The emails are then sent; one that
+    fails now is stored, and the retries send it.
     """
     for _ in range(_RETRIES):
         current = rt.renewals.latest(org_id, year)
@@ -335,10 +366,13 @@ def _change(rt: Runtime, org_id: str, year: int,
         changed = change(current)
         if changed is current:
             return current, current
+        caused = effects(current, changed) if effects is not None else []
         try:
-            return current, rt.renewals.update(changed)
+            stored = rt.renewals.update(changed, effects=caused)
         except ConcurrentUpdate:
             continue
+        mail.dispatch(rt, [e for e in caused if isinstance(e, OutboxMessage)])
+        return current, stored
     raise ConcurrentUpdate()
 
 
@@ -366,8 +400,16 @@ def record_purchase_order(rt: Runtime, org_id: str, year: int, *, actor_id: str,
             raise PurchaseOrderNotAwaited()
         return r.with_purchase_order(number, key, rt.clock(), actor_id)
 
+    def effects(before: RenewalRequest, after: RenewalRequest) -> list:
+        return [event(rt, "renewal.purchase_order", actor=actor_id, target=after.reference, org_id=org_id,
+                      before={"state": before.state.value, "purchase_order_number": before.purchase_order_number},
+                      after={"state": after.state.value, "purchase_order_number": after.purchase_order_number,
+                             "purchase_order_file": bool(after.purchase_order_file)}),
+                *_emails(rt, after, "purchase_order", f"po{len(after.history)}",
+                         [rt.association().staff_notification_email], template="renewal_purchase_order")]
+
     try:
-        before, after = _change(rt, org_id, year, change)
+        before, after = _change(rt, org_id, year, change, effects)
     except Exception:
         # Not if the write went through and only its answer was lost: the request has it then.
         if key and not _references(rt, org_id, key):
@@ -375,12 +417,6 @@ def record_purchase_order(rt: Runtime, org_id: str, year: int, *, actor_id: str,
         raise
     if before.purchase_order_file and key and before.purchase_order_file != key:
         _forget_file(rt, before.purchase_order_file)  # staff replaced the PDF: keep one copy only
-    record(rt, "renewal.purchase_order", actor=actor_id, target=after.reference, org_id=org_id,
-           before={"state": before.state.value, "purchase_order_number": before.purchase_order_number},
-           after={"state": after.state.value, "purchase_order_number": after.purchase_order_number,
-                  "purchase_order_file": bool(after.purchase_order_file)})
-    _email(rt, after, "purchase_order", f"po{len(after.history)}", [rt.association().staff_notification_email],
-           template="renewal_purchase_order")
     return _entered(rt, before, after)
 
 
@@ -402,12 +438,15 @@ def decide_tier(rt: Runtime, org_id: str, year: int, tier_code: str, *, decided_
             raise ValidationError({"tier_code": "Choisissez une tranche de la catégorie de la structure."})
         return r.with_tier_decided(tier, rt.clock(), decided_by, note)
 
-    before, after = _change(rt, org_id, year, change)
-    record(rt, "renewal.tier_decided", actor=decided_by, target=after.reference, org_id=org_id,
-           before={"state": before.state.value, "tier": before.tier_code},
-           after={"state": after.state.value, "tier": after.tier_code}, note=note)
-    _email(rt, after, "tier_decision", "tier", _contact_emails(rt, org_id), template="renewal_tier_decision",
-           accepted=after.history[-1].action == RequestEvent.TIER_ACCEPTED.value, note=note)
+    def effects(before: RenewalRequest, after: RenewalRequest) -> list:
+        return [event(rt, "renewal.tier_decided", actor=decided_by, target=after.reference, org_id=org_id,
+                      before={"state": before.state.value, "tier": before.tier_code},
+                      after={"state": after.state.value, "tier": after.tier_code}, note=note),
+                *_emails(rt, after, "tier_decision", "tier", _contact_emails(rt, org_id),
+                         template="renewal_tier_decision",
+                         accepted=after.history[-1].action == RequestEvent.TIER_ACCEPTED.value, note=note)]
+
+    before, after = _change(rt, org_id, year, change, effects)
     return _entered(rt, before, after)
 
 
@@ -422,11 +461,11 @@ def mark_invoiced(rt: Runtime, org_id: str, year: int, invoice_number: str, *, b
             return r
         return r.with_invoice(invoice_number, rt.clock(), by)
 
-    before, after = _change(rt, org_id, year, change)
-    if after is not before:
-        record(rt, "renewal.invoiced", actor=by, target=after.reference, org_id=org_id,
-               after={"state": after.state.value, "invoice_number": invoice_number})
-    return after
+    def effects(before: RenewalRequest, after: RenewalRequest) -> list:
+        return [event(rt, "renewal.invoiced", actor=by, target=after.reference, org_id=org_id,
+                      after={"state": after.state.value, "invoice_number": invoice_number})]
+
+    return _change(rt, org_id, year, change, effects)[1]
 
 
 def mark_invoice_replaced(rt: Runtime, org_id: str, year: int, *, replaced: str, invoice_number: str,
@@ -453,12 +492,12 @@ def mark_paid(rt: Runtime, org_id: str, year: int, *, by: str) -> RenewalRequest
     def change(r: RenewalRequest) -> RenewalRequest:
         return r if r.state is RequestState.PAID else r.paid(rt.clock(), by)
 
-    before, after = _change(rt, org_id, year, change)
-    if after is not before:
-        record(rt, "renewal.paid", actor=by, target=after.reference, org_id=org_id,
-               before={"state": before.state.value},
-               after={"state": after.state.value, "invoice_number": after.invoice_number})
-    return after
+    def effects(before: RenewalRequest, after: RenewalRequest) -> list:
+        return [event(rt, "renewal.paid", actor=by, target=after.reference, org_id=org_id,
+                      before={"state": before.state.value},
+                      after={"state": after.state.value, "invoice_number": after.invoice_number})]
+
+    return _change(rt, org_id, year, change, effects)[1]
 
 
 class InvoicedAlready(DomainError):
@@ -470,7 +509,7 @@ class InvoicedAlready(DomainError):
 
 
 def cancel_request(rt: Runtime, org_id: str, year: int, *, cancelled_by: str, reason: str = "",
-                   before_invoice_only: bool = False) -> RenewalRequest:
+                   before_invoice_only: bool = False, also: Effects | None = None) -> RenewalRequest:
     """Cancel the season's request (staff); the organisation may then submit a new one.
 
     An invoiced request can be cancelled too: the caller then issues the credit note. With
@@ -482,10 +521,13 @@ def cancel_request(rt: Runtime, org_id: str, year: int, *, cancelled_by: str, re
             raise InvoicedAlready(rt.association().contact_email)
         return r.cancelled(rt.clock(), cancelled_by, reason.strip()[:1000])
 
-    before, after = _change(rt, org_id, year, cancel)
-    record(rt, "renewal.cancelled", actor=cancelled_by, target=after.reference, org_id=org_id,
-           before={"state": before.state.value}, after={"state": after.state.value}, reason=reason[:1000])
-    return after
+    def effects(before: RenewalRequest, after: RenewalRequest) -> list:
+        return [event(rt, "renewal.cancelled", actor=cancelled_by, target=after.reference, org_id=org_id,
+                      before={"state": before.state.value}, after={"state": after.state.value},
+                      reason=reason[:1000]),
+                *(also(before, after) if also is not None else [])]
+
+    return _change(rt, org_id, year, cancel, effects)[1]
 
 
 def cancel_by_member(rt: Runtime, org_id: str, contact_id: str, year: int) -> RenewalRequest:
@@ -497,11 +539,12 @@ def cancel_by_member(rt: Runtime, org_id: str, contact_id: str, year: int) -> Re
         raise NotFound("Aucune demande en cours pour cette année.")
     if current.state is RequestState.CANCELLED:
         return current  # pressed again, or a retry after an error: already done, nothing more sent
-    cancelled = cancel_request(rt, org_id, year, cancelled_by=contact.contact_id,
-                               reason=f"Annulée en ligne par {contact.name}", before_invoice_only=True)
-    _email(rt, cancelled, "cancelled_staff", "cancelled", [rt.association().staff_notification_email],
-           template="renewal_cancelled_staff", cancelled_by=contact.name)
-    return cancelled
+    def staff_told(_before: RenewalRequest, after: RenewalRequest) -> list:
+        return _emails(rt, after, "cancelled_staff", "cancelled", [rt.association().staff_notification_email],
+                       template="renewal_cancelled_staff", cancelled_by=contact.name)
+
+    return cancel_request(rt, org_id, year, cancelled_by=contact.contact_id,
+                          reason=f"Annulée en ligne par {contact.name}", before_invoice_only=True, also=staff_told)
 
 
 def request_for_member(rt: Runtime, org_id: str, year: int) -> RenewalRequest:
@@ -599,17 +642,36 @@ def _email(rt: Runtime, request: RenewalRequest, kind: str, suffix: str, recipie
         contact, address = recipient if isinstance(recipient, tuple) else (None, recipient)
         if not address:
             continue
-        who = contact.contact_id if contact is not None else "staff"
         try:
             send_email(
                 rt, kind=f"renewal_{kind}", template=template, recipients=[address],
-                message_id=f"renewal.{request.org_id}.{request.year}.{request.attempt}.{suffix}.{who}",
+                message_id=_message_id(request, suffix, contact),
                 request=request, contact=contact, link=rt.config.base_url + MEMBERSHIPS_PATH, **context,
             )
         except Exception:  # the request is saved: a lost email is logged, never an error page
             if strict:
                 raise
             log.exception("renewal email %s for %s not queued", kind, request.reference)
+
+
+def _emails(rt: Runtime, request: RenewalRequest, kind: str, suffix: str, recipients, *, template: str,
+            **context) -> list[OutboxMessage]:
+    """The emails of a change, composed for its transaction (one per recipient: an address, or
+    a (contact, address) pair), with the same fixed ids as ``_email``."""
+    messages = []
+    for recipient in recipients:
+        contact, address = recipient if isinstance(recipient, tuple) else (None, recipient)
+        if address:
+            messages.append(mail.compose(
+                rt, kind=f"renewal_{kind}", template=template, recipients=[address],
+                message_id=_message_id(request, suffix, contact), request=request, contact=contact,
+                link=rt.config.base_url + MEMBERSHIPS_PATH, **context))
+    return messages
+
+
+def _message_id(request: RenewalRequest, suffix: str, contact: Contact | None) -> str:
+    who = contact.contact_id if contact is not None else "staff"
+    return f"renewal.{request.org_id}.{request.year}.{request.attempt}.{suffix}.{who}"
 
 
 def _send_submission_emails(rt: Runtime, request: RenewalRequest, submitter: Contact, strict: bool = False) -> None:

@@ -131,8 +131,8 @@ class AnswerLostAfterCommit:
     def __getattr__(self, name):
         return getattr(self.real, name)
 
-    def add_numbered(self, *args):
-        self.real.add_numbered(*args)
+    def add_numbered(self, *args, **kwargs):
+        self.real.add_numbered(*args, **kwargs)
         if not self.lost:
             self.lost = True
             raise RuntimeError("connection reset after commit")

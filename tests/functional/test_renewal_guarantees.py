@@ -148,11 +148,11 @@ def test_a_change_on_stale_data_is_retried_not_lost(rt, demo, campaign_open, mon
     renewal.submit_renewal_request(rt, MONTCLAIR, contact_id(rt, MEMBER), answers())
     real_update, calls = rt.renewals.update, {"n": 0}
 
-    def first_update_loses_the_race(request):
+    def first_update_loses_the_race(request, **effects):
         calls["n"] += 1
         if calls["n"] == 1:
             raise ConcurrentUpdate()
-        return real_update(request)
+        return real_update(request, **effects)
 
     monkeypatch.setattr(rt.renewals, "update", first_update_loses_the_race)
     after = renewal.record_purchase_order(rt, MONTCLAIR, 2027, actor_id="x", number="EJ-1")

@@ -95,11 +95,11 @@ def test_an_invoice_issued_at_the_instant_of_the_members_cancellation_wins(brows
     member = rt.contacts.find_by_email(MEMBER).contact_id
     real_update, raced = rt.renewals.update, []
 
-    def invoice_lands_first(changed):
+    def invoice_lands_first(changed, **effects):
         if not raced:
             raced.append(True)
             renewal.mark_invoiced(rt, "org-montclair", 2027, "FAC-2026-00099")  # the staff's invoice, first
-        return real_update(changed)
+        return real_update(changed, **effects)
 
     monkeypatch.setattr(rt.renewals, "update", invoice_lands_first)
     with pytest.raises(renewal.InvoicedAlready):

@@ -41,15 +41,20 @@ def _to_domain(i: AuditTable) -> AuditEvent:
                       data.get("before", {}), data.get("after", {}), data.get("details", {}))
 
 
+def audit_item(event: AuditEvent) -> AuditTable:
+    """The item of an event: for ``add`` and for the transaction of the change it records."""
+    return AuditTable(
+        event.at.strftime("%Y-%m"), f"{event.at.isoformat()}#{time.time_ns():020d}#{event.event_id}",
+        event_id=event.event_id, at=event.at, actor=event.actor, action=event.action,
+        target=event.target, org_id=event.org_id,
+        data=json.dumps({"before": event.before, "after": event.after, "details": event.details},
+                        ensure_ascii=False, default=str),
+    )
+
+
 class DynamoAudit:
     def add(self, event: AuditEvent) -> None:
-        AuditTable(
-            event.at.strftime("%Y-%m"), f"{event.at.isoformat()}#{time.time_ns():020d}#{event.event_id}",
-            event_id=event.event_id, at=event.at, actor=event.actor, action=event.action,
-            target=event.target, org_id=event.org_id,
-            data=json.dumps({"before": event.before, "after": event.after, "details": event.details},
-                            ensure_ascii=False, default=str),
-        ).save()
+        audit_item(event).save()
 
     def in_month(self, month: str, limit: int = 200) -> list[AuditEvent]:
         """Newest first."""

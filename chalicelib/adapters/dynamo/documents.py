@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import types
+from collections.abc import Sequence
 from dataclasses import fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -41,6 +42,7 @@ from ...domain.documents import (
     StoredDocument,
 )
 from ...domain.errors import AlreadyExists, ConcurrentUpdate, InvoiceHasPayments
+from .effects import Effect, add_effects
 from .payments import PaymentTotalTable
 from .tables import _config, _index_meta, _meta
 
@@ -266,20 +268,24 @@ class DynamoDocuments:
             if not _condition_failed(error):
                 raise
 
-    def unlock_series(self, series: str, holder: str) -> None:
-        """Give the lease back if it is still ours (after a failure: success releases it)."""
+    def unlock_series(self, series: str, holder: str, *, keep_pending: bool = False) -> None:
+        """Give the lease back if it is still ours (after a failure: success releases it).
+        ``keep_pending``: the upload it noted may still be in S3 (its deletion failed), so the
+        note stays for the next issuer or the reconciler to remove it."""
+        t = DocumentCounterTable
+        actions = [t.holder.remove(), t.held_until.remove()]
+        if not keep_pending:
+            actions += [t.pending_document.remove(), t.pending_key.remove()]
         try:
-            DocumentCounterTable(series).update(
-                actions=[DocumentCounterTable.holder.remove(), DocumentCounterTable.held_until.remove(),
-                         DocumentCounterTable.pending_document.remove(), DocumentCounterTable.pending_key.remove()],
-                condition=DocumentCounterTable.holder == holder,
-            )
+            t(series).update(actions=actions, condition=t.holder == holder)
         except UpdateError as error:
             if not _condition_failed(error):
                 raise
 
-    def add_numbered(self, record: StoredDocument, series: str, previous: int, holder: str) -> None:
-        """Write the record and move the series from ``previous`` to ``previous + 1``, atomically.
+    def add_numbered(self, record: StoredDocument, series: str, previous: int, holder: str, *,
+                     effects: Sequence[Effect] = ()) -> None:
+        """Write the record and move the series from ``previous`` to ``previous + 1``, atomically,
+        with the ``effects`` of the issue (its audit event).
 
         Raises AlreadyExists when a record with this id exists (nothing written), and
         ConcurrentUpdate when the counter moved or the lease was lost (nothing written).
@@ -293,6 +299,7 @@ class DynamoDocuments:
         try:
             with TransactWrite(connection=self._connection) as transaction:
                 transaction.save(_to_item(record), condition=DocumentTable.document_id.does_not_exist())
+                add_effects(transaction, effects)
                 transaction.update(
                     DocumentCounterTable(series),
                     actions=[counter.last_number.set(previous + 1), counter.holder.remove(),
@@ -310,12 +317,13 @@ class DynamoDocuments:
                     )
         except TransactWriteError as error:
             reasons = list(getattr(error, "cancellation_reasons", None) or [])
-            codes = [getattr(r, "code", None) for r in reasons] + [None, None, None]
-            # pynamodb sends puts before updates: [record put, counter update, invoice total update]
+            codes = [getattr(r, "code", None) for r in reasons] + [None] * (3 + len(effects))
+            # pynamodb sends puts before updates: [record, effects…, counter update, invoice total update]
+            counter_at = 1 + len(effects)
             if codes[0] == "ConditionalCheckFailed":
                 raise AlreadyExists("Ce document a déjà été émis.") from error
-            if codes[1] == "ConditionalCheckFailed":
+            if codes[counter_at] == "ConditionalCheckFailed":
                 raise ConcurrentUpdate() from error
-            if codes[2] == "ConditionalCheckFailed":
+            if codes[counter_at + 1] == "ConditionalCheckFailed":
                 raise InvoiceHasPayments() from error
             raise

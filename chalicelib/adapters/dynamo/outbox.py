@@ -1,30 +1,13 @@
 """The email outbox: every email is stored before it is sent, then sent and marked."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from ...domain.errors import AlreadyExists, ConcurrentUpdate
+from ...domain.outbox import PENDING, OutboxMessage
 from .tables import OutboxTable
-
-PENDING = "pending"
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    message_id: str
-    kind: str
-    recipients: tuple[str, ...]
-    subject: str
-    raw: bytes
-    status: str
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime
-    sent_at: datetime | None = None
-    last_error: str | None = None
 
 
 def _to_domain(i: OutboxTable) -> OutboxMessage:
@@ -34,15 +17,24 @@ def _to_domain(i: OutboxTable) -> OutboxMessage:
     )
 
 
+def outbox_item(msg: OutboxMessage) -> OutboxTable:
+    """The item of a new message, pending (``attempts`` as given): for ``add`` and for the
+    transaction of a state change that causes it."""
+    return OutboxTable(
+        msg.message_id, kind=msg.kind, recipients=list(msg.recipients), subject=msg.subject,
+        raw=msg.raw, status=PENDING, pending=PENDING, attempts=msg.attempts, created_at=msg.created_at,
+        next_attempt_at=msg.next_attempt_at,
+    )
+
+
+NEW_MESSAGE = OutboxTable.message_id.does_not_exist()
+
+
 class DynamoOutbox:
     def add(self, msg: OutboxMessage) -> None:
         """Store a new message, pending (``attempts`` as given); ``AlreadyExists`` if its id is taken."""
         try:
-            OutboxTable(
-                msg.message_id, kind=msg.kind, recipients=list(msg.recipients), subject=msg.subject,
-                raw=msg.raw, status=PENDING, pending=PENDING, attempts=msg.attempts, created_at=msg.created_at,
-                next_attempt_at=msg.next_attempt_at,
-            ).save(condition=OutboxTable.message_id.does_not_exist())
+            outbox_item(msg).save(condition=NEW_MESSAGE)
         except PutError as error:
             if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
                 raise AlreadyExists("message already in the outbox") from error

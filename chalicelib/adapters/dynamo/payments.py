@@ -26,6 +26,7 @@ are never out of step, so the total is read with one GetItem instead of summing 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -38,6 +39,7 @@ from ...domain.errors import AlreadyExists, ConcurrentUpdate
 from ...domain.payments import Payment
 from ...domain.renewal import RequestState
 from ...domain.renewal_request import request_key
+from .effects import Effect, add_effects
 from .renewals import RenewalRequestTable
 from .tables import _meta, shared_connection
 
@@ -102,8 +104,10 @@ def _oldest_first(payments: list[Payment]) -> list[Payment]:
 class DynamoPayments:
     """The repository of payments (``rt.payments``)."""
 
-    def add(self, payment: Payment, *, invoice_total: Decimal, request_attempt: int) -> None:
-        """Record ``payment`` and add it to its invoice's total, in one transaction.
+    def add(self, payment: Payment, *, invoice_total: Decimal, request_attempt: int,
+            effects: Sequence[Effect] = ()) -> None:
+        """Record ``payment`` and add it to its invoice's total, with the ``effects`` it causes
+        (its audit event), in one transaction.
 
         ``invoice_total`` is the invoice's total; ``request_attempt`` the attempt of the
         season's request that invoice belongs to. Raises AlreadyExists when a payment with
@@ -123,6 +127,7 @@ class DynamoPayments:
                     & (r.invoice_number == payment.invoice_number),
                 )
                 tx.save(_to_item(payment), condition=PaymentTable.payment_key.does_not_exist())
+                add_effects(tx, effects)  # puts after the payment's: the reasons' order below holds
                 tx.update(
                     PaymentTotalTable(payment.invoice_number),
                     actions=[t.paid_cents.add(amount), t.payments.add(1), t.org_id.set(payment.org_id),
@@ -133,7 +138,7 @@ class DynamoPayments:
         except TransactWriteError as error:
             reasons = list(getattr(error, "cancellation_reasons", None) or [])
             codes = [getattr(reason, "code", None) for reason in reasons] + [None] * 3
-            # pynamodb sends condition checks, then puts, then updates: [request, payment, total]
+            # pynamodb sends condition checks, then puts, then updates: [request, payment, effects…, total]
             if codes[1] == "ConditionalCheckFailed" or self.get(payment.org_id, payment.year,
                                                                  payment.payment_id) is not None:
                 raise AlreadyExists("Ce paiement est déjà enregistré.") from error

@@ -19,6 +19,7 @@ lists requests in one state, oldest first, e.g. those ready to invoice.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -40,6 +41,7 @@ from ...domain.errors import AlreadyExists, ConcurrentUpdate, NotFound
 from ...domain.model import Address, Category, Organisation, PublicBuyerRequirement
 from ...domain.renewal import RequestState
 from ...domain.renewal_request import BillingDetails, HistoryEntry, RenewalRequest, request_key
+from .effects import Effect, add_effects
 from .tables import OrganisationTable, _index_meta, _meta, shared_connection
 
 
@@ -167,13 +169,15 @@ def _billing_actions(b: BillingDetails) -> list:
 class DynamoRenewals:
     """The repository of renewal requests (``rt.renewals``)."""
 
-    def add(self, request: RenewalRequest, billing_update: Organisation | None = None) -> RenewalRequest:
-        """Store a new request; with ``billing_update``, save that organisation's billing details too.
+    def add(self, request: RenewalRequest, billing_update: Organisation | None = None, *,
+            effects: Sequence[Effect] = ()) -> RenewalRequest:
+        """Store a new request; with ``billing_update``, save that organisation's billing details
+        too, and the ``effects`` (audit events, outbox messages) it causes, in one transaction.
 
         Raises AlreadyExists if this season's attempt is already taken (another contact or
         click was first), and nothing is written then.
         """
-        if billing_update is None:
+        if billing_update is None and not effects:
             try:
                 _to_item(request).save(condition=RenewalRequestTable.request_key.does_not_exist())
             except PutError as error:
@@ -182,14 +186,18 @@ class DynamoRenewals:
                 raise
             return self._stored(request)
         for _ in range(5):
-            try:
-                org_item = OrganisationTable.get(billing_update.org_id, consistent_read=True)
-            except DoesNotExist:
-                raise NotFound("Structure introuvable.") from None
+            org_item = None
+            if billing_update is not None:
+                try:
+                    org_item = OrganisationTable.get(billing_update.org_id, consistent_read=True)
+                except DoesNotExist:
+                    raise NotFound("Structure introuvable.") from None
             try:
                 with TransactWrite(connection=_connection()) as tx:
                     tx.save(_to_item(request), condition=RenewalRequestTable.request_key.does_not_exist())
-                    tx.update(org_item, actions=_billing_actions(BillingDetails.of(billing_update)))
+                    if org_item is not None:
+                        tx.update(org_item, actions=_billing_actions(BillingDetails.of(billing_update)))
+                    add_effects(tx, effects)
             except TransactWriteError as error:
                 if self.get(request.org_id, request.year, request.attempt) is not None:
                     raise AlreadyExists("Une demande est déjà enregistrée pour cette saison.") from error
@@ -203,14 +211,26 @@ class DynamoRenewals:
     def _stored(request: RenewalRequest) -> RenewalRequest:
         return replace(request, version=(request.version or 0) + 1)
 
-    def update(self, request: RenewalRequest) -> RenewalRequest:
-        """Save a changed request if nobody changed it since it was read; else ConcurrentUpdate."""
+    def update(self, request: RenewalRequest, *, effects: Sequence[Effect] = ()) -> RenewalRequest:
+        """Save a changed request if nobody changed it since it was read, with the ``effects``
+        (audit events, outbox messages) of the change in the same transaction; else
+        ConcurrentUpdate, and nothing is written."""
         if request.version is None:
             raise ValueError("update() needs a request read from the table")
+        if not effects:
+            try:
+                _to_item(request).save(condition=RenewalRequestTable.request_key.exists())
+            except PutError as error:
+                if _condition_failed(error):
+                    raise ConcurrentUpdate() from error
+                raise
+            return self._stored(request)
         try:
-            _to_item(request).save(condition=RenewalRequestTable.request_key.exists())
-        except PutError as error:
-            if _condition_failed(error):
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(_to_item(request), condition=RenewalRequestTable.request_key.exists())
+                add_effects(tx, effects)
+        except TransactWriteError as error:
+            if error.cause_response_code == "TransactionCanceledException":
                 raise ConcurrentUpdate() from error
             raise
         return self._stored(request)

@@ -6,7 +6,7 @@ or ``AlreadyExists``); nothing above this module sees pynamodb.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +32,7 @@ from ...domain.model import (
 from ...domain.second_factor import SecondFactor
 from ...domain.security import LoginThrottle, ResetToken, Session, normalise_email
 from .contact_emails import ContactEmailTable
+from .effects import Effect, add_effects
 from .tables import (
     ContactTable,
     LoginThrottleTable,
@@ -280,18 +281,23 @@ class DynamoMemberships:
         MembershipTable(m.org_id, m.year, tier_code=m.tier_code, tier_label=m.tier_label,
                         amount=str(m.amount), status=m.status.value).save()
 
-    def save_paid(self, m: Membership) -> bool:
-        """Save ``m`` (status PAID) unless its year is PAID already; True if this call wrote it.
+    def save_paid(self, m: Membership, *, effects: Sequence[Effect] = ()) -> bool:
+        """Save ``m`` (status PAID) unless its year is PAID already, with the ``effects`` of that
+        (its audit event) in the same transaction; True if this call wrote it.
 
         Conditional, so that of two settlements running at once only one extends the membership.
         """
         t = MembershipTable
+        item = t(m.org_id, m.year, tier_code=m.tier_code, tier_label=m.tier_label, amount=str(m.amount),
+                 status=MembershipStatus.PAID.value)
+        not_paid = t.status.does_not_exist() | (t.status != MembershipStatus.PAID.value)
         try:
-            t(m.org_id, m.year, tier_code=m.tier_code, tier_label=m.tier_label, amount=str(m.amount),
-              status=MembershipStatus.PAID.value).save(
-                condition=t.status.does_not_exist() | (t.status != MembershipStatus.PAID.value))
-        except PutError as error:
-            if _condition_failed(error):
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(item, condition=not_paid)
+                add_effects(tx, effects)
+        except TransactWriteError as error:
+            reasons = list(getattr(error, "cancellation_reasons", None) or [])
+            if reasons and getattr(reasons[0], "code", None) == "ConditionalCheckFailed":
                 return False
             raise
         return True

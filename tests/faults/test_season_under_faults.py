@@ -1,0 +1,40 @@
+"""A season under injected AWS faults loses nothing and leaves nothing half-done (see season.py).
+
+CI runs one seed at 10 % and one at 25 %. ``FAULT_SEEDS=1,2,3 FAULT_RATES=0.1,0.25
+FAULT_CLONES=53`` (about 60 organisations) runs the full grid; ``make faults`` does that and
+prints one line per run.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+from chalice.test import Client
+
+from tests.faults.season import run_season
+
+SEEDS = [int(s) for s in os.environ.get("FAULT_SEEDS", "").split(",") if s]
+RATES = [float(r) for r in os.environ.get("FAULT_RATES", "").split(",") if r]
+CLONES = int(os.environ.get("FAULT_CLONES", "14"))
+RUNS = [(s, r) for s in SEEDS for r in RATES] if SEEDS and RATES else [(1, 0.10), (2, 0.25)]
+
+
+@pytest.mark.parametrize("seed,rate", RUNS, ids=[f"seed{s}-{r:.0%}" for s, r in RUNS])
+def test_a_season_under_faults_loses_nothing(rt, clock, demo, seed, rate):
+    from app import app
+
+    with Client(app) as client:
+        report = run_season(rt, clock, client, seed=seed, rate=rate, clones=CLONES)
+    print("\n" + report.line())
+    assert report.problems() == {}, report.details()
+    assert report.gave_up == 0 and report.bare_error_pages == 0, report.details()
+
+
+def test_without_faults_the_season_is_clean_too(rt, clock, demo):
+    from app import app
+
+    with Client(app) as client:
+        report = run_season(rt, clock, client, seed=0, rate=0.0, clones=3)
+    assert report.problems() == {}, report.details()
+    assert report.error_pages == 0, report.line()
+    assert report.requests >= 8 and report.emails_due > 20
