@@ -48,6 +48,7 @@ class FaultInjector:
         self.hit: Counter[str] = Counter()  # faults by operation
         self.lost_ses_answers: list[str] = []  # Message-IDs of emails SES took whose answer was lost
         self.unrecorded_sends: list[str] = []  # … SES took them, then marking them sent failed
+        self.outbox_ops: dict[str, list] = {}
         self.sends: dict[str, list] = {}  # Message-ID → (thread, fault, where) of each send SES took
         self._lock = threading.Lock()
         self._original = None
@@ -74,6 +75,13 @@ class FaultInjector:
                     raise EndpointConnectionError(endpoint_url=f"https://{service}.injected")
                 raise ClientError({"Error": {"Code": _THROTTLING.get(service, "Throttling"),
                                              "Message": "injected"}}, operation_name)
+            if str(api_params.get("TableName", "")).endswith("outbox") and "Key" in api_params or \
+                    operation_name == "PutItem" and str(api_params.get("TableName", "")).endswith("outbox"):
+                key = (api_params.get("Key") or api_params.get("Item") or {}).get("message_id", {}).get("S", "")
+                with injector._lock:
+                    injector.outbox_ops.setdefault(key, []).append(
+                        (threading.current_thread().name, operation_name, fault, sorted(api_params.get("ExpressionAttributeNames", {}).values()),
+                         api_params.get("ConditionExpression", "")))
             if fault is not None and operation_name == "UpdateItem" \
                     and str(api_params.get("TableName", "")).endswith("outbox") \
                     and "sent_at" in api_params.get("ExpressionAttributeNames", {}).values():

@@ -619,8 +619,11 @@ def _check_emails(rt, report, injector, requests, docs):
             tolerated = min(count - 1, unknown[header])
             report.tolerated_duplicates += tolerated
             if count - 1 > tolerated:
-                report.other_duplicates.append((header, count, unknown[header], described[header],
-                                                injector.sends.get(header)))
+                outbox_id = next((m for m in due if (o := rt.outbox.get(m)) is not None
+                                  and message_from_bytes(o.raw).get("Message-ID", "") == header), "?")
+                report.other_duplicates.append((header, count, unknown[header], described[header], outbox_id,
+                                                injector.outbox_ops.get(outbox_id),
+                                                [(t, f, w[-700:]) for t, f, w in injector.sends.get(header, [])]))
 
 
 JOURNAL = {"submitted": "renewal.submitted", "tier_accepted": "renewal.tier_decided",
