@@ -7,19 +7,20 @@
   (``templates/pdf/fonts``), the system's DejaVu Sans drawing any other character.
 - Streams are deflated once, by ``_compress_once`` (WeasyPrint's finisher), not twice by pydyf.
 - Invoices and credit notes are PDF/A-3b with their CII XML embedded as ``factur-x.xml`` by
-  the factur-x library, which validates the XML against the EN 16931 XSD first.
+  WeasyPrint itself (its PDF/A-3 variant and attachments, an XMP packet with the Factur-X
+  extension schema), in one pass; the XML is checked against the EN 16931 XSD first (factur-x).
 - WeasyPrint is imported on first render only: importing the app does not pay for it.
 """
 from __future__ import annotations
 
 import re
 import threading
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from functools import cached_property
-from io import BytesIO
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+from xml.sax.saxutils import escape
 
 from ..domain.documents import CreditNote, DocumentKind, Invoice, Party, period_label
 from ..domain.formatting import format_date
@@ -32,6 +33,16 @@ TEMPLATES = {
     DocumentKind.CERTIFICATE: "pdf/certificate.html",
 }
 FACTURX_LEVEL = "en16931"
+FACTURX_FILENAME = "factur-x.xml"
+# Info /Creator and xmp:CreatorTool of invoices and credit notes (the HTML's generator).
+GENERATOR = "Adhésions en ligne (Factur-X EN 16931)"
+_FX_NS = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
+_FX_PROPERTIES = (
+    ("DocumentFileName", "The name of the embedded XML document"),
+    ("DocumentType", "The type of the hybrid document in capital letters, e.g. INVOICE or ORDER"),
+    ("Version", "The actual version of the standard applying to the embedded XML document"),
+    ("ConformanceLevel", "The conformance level of the embedded XML document"),
+)
 # Characters XML 1.0 cannot carry (control characters, lone surrogates, non-characters).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -48,8 +59,7 @@ class PdfRenderer:
         """The PDF of ``document``: Factur-X PDF/A-3 for invoices and credit notes."""
         html = self.html(document)
         if isinstance(document, (Invoice, CreditNote)):
-            pdf = self._weasyprint(html, pdf_variant="pdf/a-3b")
-            return self._factur_x(pdf, self.cii_xml(document), document)
+            return self._factur_x(html, self.cii_xml(document), document)
         return self._weasyprint(html)
 
     def html(self, document) -> str:
@@ -100,26 +110,66 @@ class PdfRenderer:
 
         return fetcher, fonts, css, DocumentHTML
 
-    def _weasyprint(self, html: str, **options) -> bytes:
+    def _weasyprint(self, html: str, metadata=None, finisher=None, **options) -> bytes:
+        """The PDF of ``html``; ``metadata`` replaces what WeasyPrint reads from the HTML, and
+        ``finisher`` (which must call ``_compress_once``) edits the PDF before it is written."""
         with self._lock:
             fetcher, fonts, css, document_html = self._weasy
-            document = document_html(string=html, base_url=self.root.as_uri() + "/", url_fetcher=fetcher)
-            return document.write_pdf(stylesheets=[css], font_config=fonts, finisher=_compress_once, **options)
+            source = document_html(string=html, base_url=self.root.as_uri() + "/", url_fetcher=fetcher)
+            rendering = source.render(stylesheets=[css], font_config=fonts, **options)
+            if metadata is not None:
+                rendering.metadata = metadata
+            return rendering.write_pdf(finisher=finisher or _compress_once, **options)
 
     # --- Factur-X --------------------------------------------------------------------
-    def _factur_x(self, pdf: bytes, xml: bytes, document) -> bytes:
-        from facturx import generate_from_binary
+    def _factur_x(self, html: str, xml: bytes, document) -> bytes:
+        """PDF/A-3b with ``factur-x.xml`` embedded, written by WeasyPrint in one pass.
 
+        The XML is checked against the EN 16931 XSD (factur-x), then WeasyPrint writes it as an
+        attachment (``/AFRelationship /Data``, listed in the catalog's ``/AF`` by its PDF/A-3
+        variant) and an XMP packet with the Factur-X extension schema, made from the values the
+        Info dictionary gets. The PDF is never parsed again: the factur-x library's
+        ``generate_from_binary`` re-parsed and rewrote it with pypdf (about 11 ms with the
+        metadata fix it needed).
+        """
+        from facturx import xml_check_xsd
+        from lxml import etree
+        from weasyprint import Attachment
+
+        xml_check_xsd(etree.fromstring(xml), flavor="factur-x", level=FACTURX_LEVEL)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
         title = f"{document.kind.label} {document.number}"
-        metadata = {
-            "author": _xml_text(document.seller.name),
-            "keywords": f"Factur-X, {document.kind.label}",
-            "title": _xml_text(f"{document.seller.name} : {title}"),
-            "subject": _xml_text(f"{title} du {format_date(document.issued_on)} émise par {document.seller.name}"),
-        }
-        pdf = generate_from_binary(pdf, xml, flavor="factur-x", level=FACTURX_LEVEL, check_xsd=True,
-                                   pdf_metadata=metadata, lang="fr-FR")
-        return _agreeing_metadata(pdf)
+        metadata = self._metadata_class(
+            title=_xml_text(f"{document.seller.name} : {title}"),
+            authors=[_xml_text(document.seller.name)],
+            description=_xml_text(f"{title} du {format_date(document.issued_on)} émise par {document.seller.name}"),
+            keywords=["Factur-X", document.kind.label],
+            generator=GENERATOR,
+            created=now.isoformat(),
+            modified=now.isoformat(),
+            lang="fr-FR",
+        )
+        attachment = Attachment(string=xml, name=FACTURX_FILENAME, description="Factur-X XML file",
+                                relationship="Data", created=now, modified=now)
+        return self._weasyprint(html, metadata=metadata, pdf_variant="pdf/a-3b", attachments=[attachment],
+                                finisher=_factur_x_catalog)
+
+    @cached_property
+    def _metadata_class(self):
+        """WeasyPrint's metadata, writing the XMP packet a Factur-X PDF/A-3 needs."""
+        from weasyprint.document import DocumentMetadata
+
+        class FacturXMetadata(DocumentMetadata):
+            def include_in_pdf(self, pdf, variant, version, conformance, compress):
+                import pydyf
+
+                # Left uncompressed (3 KB): readable by tools that look for the packet in the bytes.
+                stream = pydyf.Stream([_factur_x_xmp(self, pdf.info, version, conformance)],
+                                      {"Type": "/Metadata", "Subtype": "/XML"}, compress=False)
+                pdf.add_object(stream)
+                pdf.catalog["Metadata"] = stream.reference
+
+        return FacturXMetadata
 
     def cii_xml(self, document: Invoice | CreditNote) -> bytes:
         """The Cross Industry Invoice XML (Factur-X EN 16931 profile) of an invoice or credit note."""
@@ -171,32 +221,67 @@ def _xml_text(value: str) -> str:
     return _NOT_XML.sub("", value)
 
 
-_XMP_PDF = "http://ns.adobe.com/pdf/1.3/"
+def _factur_x_catalog(rendering, pdf) -> None:
+    """WeasyPrint's finisher: what the Factur-X specification adds to a PDF/A-3 catalog."""
+    from pydyf import Array
+
+    _compress_once(rendering, pdf)
+    pdf.catalog["PageMode"] = "/UseAttachments"  # readers open on the attached XML
+    # WeasyPrint 70's PDF/A-3 step lists the file specification twice in /AF: once is enough.
+    pdf.catalog["AF"] = Array(list(dict.fromkeys(pdf.catalog["AF"])))
+    for pdf_object in pdf.objects:
+        # The MIME type Factur-X names (text/xml), whatever the system's MIME table guesses.
+        if getattr(pdf_object, "extra", {}).get("Type") == "/EmbeddedFile":
+            pdf_object.extra["Subtype"] = "/text#2Fxml"
 
 
-def _agreeing_metadata(pdf: bytes) -> bytes:
-    """``pdf`` with its XMP packet saying what its Info dictionary says (PDF/A-3, ISO 19005-3 6.6.2.3).
+_XMP_LEVEL = {"en16931": "EN 16931"}
 
-    The factur-x library writes ``pdf:Producer`` « pypdf » into the XMP and leaves WeasyPrint's
-    name in the Info dictionary, and it writes no ``pdf:Keywords``. Both now name both tools and
-    carry the keywords. An incremental update rewrites only the two objects (about 4 ms).
-    """
-    from lxml import etree
-    from pypdf import PdfReader, PdfWriter
 
-    writer = PdfWriter(PdfReader(BytesIO(pdf)), incremental=True)
-    info = writer.metadata or {}
-    packet = writer.root_object["/Metadata"].get_object()
-    xmp = etree.fromstring(packet.get_data())
-    producer = xmp.find(f".//{{{_XMP_PDF}}}Producer")
-    producer.text = f"{info.get('/Producer', 'WeasyPrint')} + {producer.text}"
-    etree.SubElement(producer.getparent(), f"{{{_XMP_PDF}}}Keywords").text = str(info.get("/Keywords", ""))
-    head = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-    packet.set_data((head + etree.tostring(xmp, encoding="unicode") + '\n<?xpacket end="w"?>').encode())
-    writer.add_metadata({"/Producer": producer.text})
-    out = BytesIO()
-    writer.write(out)
-    return out.getvalue()
+def _factur_x_xmp(metadata, info, version: int, conformance: str) -> bytes:
+    """The XMP packet of a Factur-X invoice: PDF/A identification, the Info dictionary's values
+    (ISO 19005-3 6.6.2.3 wants them equal), and the Factur-X PDF/A extension schema with its
+    four properties (Factur-X 1.0, § 6.2.2)."""
+    def text(value) -> str:
+        return escape(_xml_text(str(value)))
+
+    props = "".join(
+        f"""<rdf:li rdf:parseType="Resource"><pdfaProperty:name>{name}</pdfaProperty:name>"""
+        f"""<pdfaProperty:valueType>Text</pdfaProperty:valueType><pdfaProperty:category>external"""
+        f"""</pdfaProperty:category><pdfaProperty:description>{description}</pdfaProperty:description></rdf:li>"""
+        for name, description in _FX_PROPERTIES)
+    return f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/">
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">
+<pdfaid:part>{version}</pdfaid:part><pdfaid:conformance>{conformance}</pdfaid:conformance></rdf:Description>
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{text(metadata.title)}</rdf:li></rdf:Alt></dc:title>
+<dc:creator><rdf:Seq><rdf:li>{text(", ".join(metadata.authors))}</rdf:li></rdf:Seq></dc:creator>
+<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{text(metadata.description)}</rdf:li></rdf:Alt></dc:description>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">
+<pdf:Producer>{text(info["Producer"].string)}</pdf:Producer><pdf:Keywords>{text(", ".join(metadata.keywords))}</pdf:Keywords>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">
+<xmp:CreatorTool>{text(metadata.generator)}</xmp:CreatorTool>
+<xmp:CreateDate>{text(metadata.created)}</xmp:CreateDate><xmp:ModifyDate>{text(metadata.modified)}</xmp:ModifyDate>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"
+ xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#" xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
+<pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType="Resource">
+<pdfaSchema:schema>Factur-X PDFA Extension Schema</pdfaSchema:schema>
+<pdfaSchema:namespaceURI>{_FX_NS}</pdfaSchema:namespaceURI><pdfaSchema:prefix>fx</pdfaSchema:prefix>
+<pdfaSchema:property><rdf:Seq>{props}</rdf:Seq></pdfaSchema:property>
+</rdf:li></rdf:Bag></pdfaExtension:schemas>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:fx="{_FX_NS}">
+<fx:DocumentType>INVOICE</fx:DocumentType><fx:DocumentFileName>{FACTURX_FILENAME}</fx:DocumentFileName>
+<fx:Version>1.0</fx:Version><fx:ConformanceLevel>{_XMP_LEVEL[FACTURX_LEVEL]}</fx:ConformanceLevel>
+</rdf:Description>
+</rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>""".encode()
 
 
 # --- CII XML ---------------------------------------------------------------------------
