@@ -17,7 +17,6 @@ from __future__ import annotations
 import email
 import random
 import threading
-import traceback
 from collections import Counter
 from contextlib import contextmanager
 
@@ -48,8 +47,6 @@ class FaultInjector:
         self.hit: Counter[str] = Counter()  # faults by operation
         self.lost_ses_answers: list[str] = []  # Message-IDs of emails SES took whose answer was lost
         self.unrecorded_sends: list[str] = []  # … SES took them, then marking them sent failed
-        self.outbox_ops: dict[str, list] = {}
-        self.sends: dict[str, list] = {}  # Message-ID → (thread, fault, where) of each send SES took
         self._lock = threading.Lock()
         self._original = None
         self._calm = threading.local()
@@ -70,28 +67,16 @@ class FaultInjector:
         def make_api_call(client, operation_name, api_params):
             service = client.meta.service_model.service_name
             fault = injector._draw(service, operation_name)
+            if fault is not None and _marks_sent(operation_name, api_params):
+                injector._unrecorded()  # before or after: the mark may never land
             if fault == "before":
                 if injector.rng.random() < 0.5:
                     raise EndpointConnectionError(endpoint_url=f"https://{service}.injected")
                 raise ClientError({"Error": {"Code": _THROTTLING.get(service, "Throttling"),
                                              "Message": "injected"}}, operation_name)
-            if str(api_params.get("TableName", "")).endswith("outbox") and "Key" in api_params or \
-                    operation_name == "PutItem" and str(api_params.get("TableName", "")).endswith("outbox"):
-                key = (api_params.get("Key") or api_params.get("Item") or {}).get("message_id", {}).get("S", "")
-                with injector._lock:
-                    injector.outbox_ops.setdefault(key, []).append(
-                        (threading.current_thread().name, operation_name, fault, sorted(api_params.get("ExpressionAttributeNames", {}).values()),
-                         api_params.get("ConditionExpression", "")))
-            if fault is not None and operation_name == "UpdateItem" \
-                    and str(api_params.get("TableName", "")).endswith("outbox") \
-                    and "sent_at" in api_params.get("ExpressionAttributeNames", {}).values():
-                injector._unrecorded()
             result = original(client, operation_name, api_params)
             if service == "sesv2":
                 injector._calm.last_sent = _message_id(api_params)
-                with injector._lock:
-                    injector.sends.setdefault(injector._calm.last_sent, []).append(
-                        (threading.current_thread().name, fault, "".join(traceback.format_stack(limit=14)[:-2])))
             if fault == "after":
                 if service == "sesv2":
                     with injector._lock:
@@ -129,6 +114,12 @@ class FaultInjector:
         if sent:
             with self._lock:
                 self.unrecorded_sends.append(sent)
+
+
+def _marks_sent(operation: str, params: dict) -> bool:
+    """Whether the call is the outbox update that marks an email sent."""
+    return (operation == "UpdateItem" and str(params.get("TableName", "")).endswith("outbox")
+            and "sent_at" in params.get("ExpressionAttributeNames", {}).values())
 
 
 def _message_id(params: dict) -> str:

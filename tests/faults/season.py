@@ -621,9 +621,7 @@ def _check_emails(rt, report, injector, requests, docs):
             if count - 1 > tolerated:
                 outbox_id = next((m for m in due if (o := rt.outbox.get(m)) is not None
                                   and message_from_bytes(o.raw).get("Message-ID", "") == header), "?")
-                report.other_duplicates.append((header, count, unknown[header], described[header], outbox_id,
-                                                injector.outbox_ops.get(outbox_id),
-                                                [(t, f, w[-700:]) for t, f, w in injector.sends.get(header, [])]))
+                report.other_duplicates.append((header, count, unknown[header], described[header], outbox_id))
 
 
 JOURNAL = {"submitted": "renewal.submitted", "tier_accepted": "renewal.tier_decided",
