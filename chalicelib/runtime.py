@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
+from . import ports
 from .config import Config, get_config
 from .domain.association import AssociationSettings
 
@@ -41,7 +42,7 @@ def new_id() -> str:
 @dataclass
 class Runtime:
     config: Config
-    clock: Callable[[], datetime] = utc_now
+    clock: ports.Clock = utc_now
     token_factory: Callable[[], str] = new_token
     id_factory: Callable[[], str] = new_id
     sleep: Callable[[float], None] = time.sleep  # the campaign's SES throttle waits with it
@@ -54,103 +55,103 @@ class Runtime:
 
     # --- repositories -------------------------------------------------------------
     @cached_property
-    def organisations(self):
+    def organisations(self) -> ports.Organisations:
         from .adapters.dynamo.repositories import DynamoOrganisations
         return DynamoOrganisations()
 
     @cached_property
-    def contacts(self):
+    def contacts(self) -> ports.Contacts:
         from .adapters.dynamo.repositories import DynamoContacts
         return DynamoContacts()
 
     @cached_property
-    def memberships(self):
+    def memberships(self) -> ports.Memberships:
         from .adapters.dynamo.repositories import DynamoMemberships
         return DynamoMemberships()
 
     @cached_property
-    def tariffs(self):
+    def tariffs(self) -> ports.Tariffs:
         from .adapters.dynamo.repositories import DynamoTariffs
         return DynamoTariffs()
 
     @cached_property
-    def settings(self):
+    def settings(self) -> ports.Settings:
         from .adapters.dynamo.repositories import DynamoSettings
         return DynamoSettings()
 
     @cached_property
-    def sessions(self):
+    def sessions(self) -> ports.Sessions:
         from .adapters.dynamo.repositories import DynamoSessions
         return DynamoSessions()
 
     @cached_property
-    def login_throttle(self):
+    def login_throttle(self) -> ports.LoginThrottles:
         from .adapters.dynamo.repositories import DynamoLoginThrottle
         return DynamoLoginThrottle()
 
     @cached_property
-    def reset_tokens(self):
+    def reset_tokens(self) -> ports.ResetTokens:
         from .adapters.dynamo.repositories import DynamoResetTokens
         return DynamoResetTokens()
 
     @cached_property
-    def outbox(self):
+    def outbox(self) -> ports.Outbox:
         from .adapters.dynamo.outbox import DynamoOutbox
         return DynamoOutbox()
 
     @cached_property
-    def audit(self):
+    def audit(self) -> ports.AuditLog:
         from .adapters.dynamo.audit import DynamoAudit
         return DynamoAudit()
 
     @cached_property
-    def tariff_versions(self):
+    def tariff_versions(self) -> ports.TariffVersions:
         from .adapters.dynamo.tariff_versions import DynamoTariffVersions
         return DynamoTariffVersions()
 
     @cached_property
-    def imports(self):
+    def imports(self) -> ports.Imports:
         from .adapters.dynamo.imports import DynamoImports
         return DynamoImports()
 
     @cached_property
-    def renewals(self):
+    def renewals(self) -> ports.Renewals:
         from .adapters.dynamo.renewals import DynamoRenewals
         return DynamoRenewals()
 
     @cached_property
-    def payments(self):
+    def payments(self) -> ports.Payments:
         from .adapters.dynamo.payments import DynamoPayments
         return DynamoPayments()
 
     @cached_property
-    def campaign_ledger(self):
+    def campaign_ledger(self) -> ports.CampaignLedger:
         from .adapters.dynamo.campaign import DynamoCampaignLedger
         return DynamoCampaignLedger()
 
     @cached_property
-    def campaign_directory(self):
+    def campaign_directory(self) -> ports.CampaignDirectory:
         from .adapters.dynamo.campaign import DynamoCampaignDirectory
         return DynamoCampaignDirectory()
 
     @cached_property
-    def form_drafts(self):
+    def form_drafts(self) -> ports.FormDrafts:
         from .adapters.dynamo.drafts import DynamoFormDrafts
         return DynamoFormDrafts()
 
     @cached_property
-    def chorus_directory(self):
+    def chorus_directory(self) -> ports.ChorusDirectory:
         from .adapters.dynamo.chorus import DynamoChorusDirectory
         return DynamoChorusDirectory()
 
     @cached_property
-    def chorus_deposits(self):
+    def chorus_deposits(self) -> ports.ChorusDeposits:
         from .adapters.dynamo.chorus import DynamoChorusDeposits
         return DynamoChorusDeposits()
 
     # --- other adapters -----------------------------------------------------------
     @cached_property
-    def chorus(self):
+    def chorus(self) -> ports.ChorusPro | None:
         """The Chorus Pro client (its credentials read on first use); None when not configured."""
         if not self.config.chorus_configured:
             return None
@@ -159,42 +160,42 @@ class Runtime:
                                Credentials.from_json(self.config.chorus_credentials), sleep=self.sleep)
 
     @cached_property
-    def storage(self):
+    def storage(self) -> ports.Storage:
         from .adapters.storage import S3Storage
         return S3Storage(self.config.documents_bucket, self.config.region)
 
     @cached_property
-    def task_queue(self):
+    def task_queue(self) -> ports.Queue:
         from .adapters.queue import SqsQueue
         return SqsQueue(self.config.tasks_queue, self.config.region)
 
     @cached_property
-    def campaign_queue(self):
+    def campaign_queue(self) -> ports.Queue:
         from .adapters.queue import SqsQueue
         return SqsQueue(self.config.campaign_queue, self.config.region)
 
     @cached_property
-    def mailer(self):
+    def mailer(self) -> ports.Mailer:
         from .adapters.ses import SesMailer
         return SesMailer(self.config.region)
 
     @cached_property
-    def hasher(self):
+    def hasher(self) -> ports.PasswordHasher:
         from .adapters.passwords import Argon2Hasher
         return Argon2Hasher()
 
     @cached_property
-    def templates(self):
+    def templates(self) -> ports.Templates:
         from .adapters.templates import TemplateRenderer, find_templates_dir
         return TemplateRenderer(find_templates_dir(self.config.templates_dir))
 
     @cached_property
-    def documents(self):
+    def documents(self) -> ports.Documents:
         from .adapters.dynamo.documents import DynamoDocuments
         return DynamoDocuments(self.config.region)
 
     @cached_property
-    def pdf(self):
+    def pdf(self) -> ports.PdfRenderer:
         from .adapters.pdf import PdfRenderer  # WeasyPrint itself is imported on first render
         return PdfRenderer(self.templates)
 

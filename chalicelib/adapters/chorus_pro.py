@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
-from ..domain.chorus import BuyerService, BuyerStructure, StatusEvent
+from ..domain.chorus import (  # the ChorusPro* errors live in the domain (re-exported here)
+    BuyerService,
+    BuyerStructure,
+    ChorusProError,  # noqa: F401
+    ChorusProRefused,
+    ChorusProUnavailable,
+    StatusEvent,
+)
 
 FACTURX_SYNTAX = "IN_DP_E2_CII_FACTURX"
 ATTEMPTS = 3
@@ -36,24 +43,6 @@ CONNECT_SECONDS = 3.0
 READ_SECONDS = 10.0
 DEPOSIT_READ_SECONDS = 20.0
 MAX_RETRY_AFTER = 5.0
-
-
-class ChorusProError(Exception):
-    """A Chorus Pro call that did not succeed; ``message`` is for staff, in French."""
-
-    def __init__(self, message: str, *, status: int = 0, code: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-
-
-class ChorusProUnavailable(ChorusProError):
-    """No usable answer (network, timeout, 429, 5xx): try again later."""
-
-
-class ChorusProRefused(ChorusProError):
-    """The platform refused the call (4xx, or a non-zero ``codeRetour``)."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,24 @@ from .model import PublicBuyerRequirement
 PARIS = ZoneInfo("Europe/Paris")
 
 
+class ChorusProError(Exception):
+    """A Chorus Pro call that did not succeed; ``message`` is for staff, in French."""
+
+    def __init__(self, message: str, *, status: int = 0, code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class ChorusProUnavailable(ChorusProError):
+    """No usable answer (network, timeout, 429, 5xx): try again later."""
+
+
+class ChorusProRefused(ChorusProError):
+    """The platform refused the call (4xx, or a non-zero ``codeRetour``)."""
+
+
 @dataclass(frozen=True)
 class BuyerService:
     code: str

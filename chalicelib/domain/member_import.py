@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from .csv_io import CsvTable
@@ -39,6 +40,21 @@ from .validation import (
     fold,
     keep_or_check,
 )
+
+
+@dataclass(frozen=True)
+class ImportUpload:
+    """An uploaded import file waiting for staff confirmation (the file itself is in S3)."""
+    import_id: str
+    s3_key: str
+    filename: str
+    sha256: str
+    size: int
+    uploaded_by: str
+    uploaded_at: datetime
+    expires_at: datetime
+    confirmed_at: datetime | None = None
+    confirmed_by: str | None = None
 
 
 @dataclass(frozen=True)

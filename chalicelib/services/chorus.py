@@ -87,7 +87,7 @@ def look_up(rt: Runtime, siret: str) -> DirectoryAnswer:
 
 
 def _look_up_live(rt: Runtime, siret: str) -> DirectoryAnswer:
-    from ..adapters.chorus_pro import ChorusProError
+    from ..domain.chorus import ChorusProError
 
     if rt.chorus is None:
         return DirectoryAnswer("unavailable", siret, problem=NOT_CONFIGURED)
@@ -171,7 +171,7 @@ def _save(rt: Runtime, deposit: Deposit) -> Deposit:
 
 def deposit(rt: Runtime, number: str) -> Deposit | None:
     """Deposit the document ``number`` if it is not already on the platform (the task)."""
-    from ..adapters.chorus_pro import ChorusProError, ChorusProRefused
+    from ..domain.chorus import ChorusProError, ChorusProRefused
 
     current = rt.chorus_deposits.get(number)
     if current is None or current.flux or current.final or current.cpp_id:
@@ -275,7 +275,7 @@ def follow_one(rt: Runtime, deposit: Deposit) -> Deposit:
 
 def follow(rt: Runtime) -> dict[str, int]:
     """The scheduled follow-up: deposit what waits, read what moved. One failure never stops the rest."""
-    from ..adapters.chorus_pro import ChorusProUnavailable
+    from ..domain.chorus import ChorusProUnavailable
 
     done = {"deposited": 0, "moved": 0, "failed": 0}
     if rt.chorus is None:

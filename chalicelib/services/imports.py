@@ -16,11 +16,10 @@ import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from ..adapters.dynamo.imports import ImportUpload
 from ..domain.chorus import check_buyer
 from ..domain.csv_io import Column, CsvUnreadable, csv_export, read_csv
 from ..domain.errors import AlreadyExists, ConcurrentUpdate, NotFound, ValidationError
-from ..domain.member_import import COLUMNS, ExistingState, ImportPlan, plan_import, template_rows
+from ..domain.member_import import COLUMNS, ExistingState, ImportPlan, ImportUpload, plan_import, template_rows
 from ..domain.members import organisation_diff
 from ..runtime import Runtime
 from . import chorus

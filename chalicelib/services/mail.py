@@ -4,9 +4,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from ..adapters.ses import compose_message
 from ..domain.errors import AlreadyExists, ConcurrentUpdate
-from ..domain.outbox import OutboxMessage
+from ..domain.outbox import OutboxMessage, compose_message
 from ..runtime import Runtime
 
 log = logging.getLogger(__name__)

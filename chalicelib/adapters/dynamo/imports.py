@@ -6,7 +6,6 @@ expire after a day (TTL); a record is confirmed once only (conditional update).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -14,6 +13,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 
 from ...domain.errors import ConcurrentUpdate
+from ...domain.member_import import ImportUpload  # re-exported: the record lives in the domain
 from .tables import _meta
 
 
@@ -29,20 +29,6 @@ class ImportUploadTable(Model):
     confirmed_at = UTCDateTimeAttribute(null=True)
     confirmed_by = UnicodeAttribute(null=True)
     expires_at = TTLAttribute()
-
-
-@dataclass(frozen=True)
-class ImportUpload:
-    import_id: str
-    s3_key: str
-    filename: str
-    sha256: str
-    size: int
-    uploaded_by: str
-    uploaded_at: datetime
-    expires_at: datetime
-    confirmed_at: datetime | None = None
-    confirmed_by: str | None = None
 
 
 def _to_domain(i: ImportUploadTable) -> ImportUpload:
