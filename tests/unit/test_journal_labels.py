@@ -15,11 +15,12 @@ RAW = re.compile(r"\b[a-z]+_[a-z_]+\b")  # a snake_case key or enum value left u
 
 
 def recorded_actions() -> set[str]:
-    """Every action passed to ``record(…)`` in the code, literal or through a helper."""
+    """Every action passed to ``record(…)`` or ``event(…)`` (an event written with its change) in the
+    code, literal or through a helper."""
     found = set()
     for path in (ROOT / "chalicelib").rglob("*.py"):
         text = path.read_text()
-        found |= set(re.findall(r'record\((?:rt|ctx\.rt), "([a-z_.]+)"', text))
+        found |= set(re.findall(r'\b(?:record|event)\(\s*(?:rt|ctx\.rt), "([a-z_.]+)"', text))
         found |= set(re.findall(r'_save_contact\(rt, actor, "([a-z_.]+)"', text))
         found |= set(re.findall(r'"((?:organisation|contact)\.(?:enabled|disabled))"', text))
     return found
