@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .logo import logo_src
 from .model import Address
 
 
@@ -43,11 +44,18 @@ class AssociationSettings:
     campaign_chunk_size: int = 100
     quote_validity_days: int = 30
     invoice_due_days: int = 30
+    # A PNG or JPEG as a ``data:`` URI, "" for none: uploaded on its own form (see domain.logo).
+    logo: str = ""
     extra: dict = field(default_factory=dict)
 
     @property
     def siren(self) -> str:
         return self.siret[:9]
+
+    @property
+    def logo_src(self) -> str:
+        """The logo for an ``<img src>`` (a checked ``data:`` URI), or "" when there is none."""
+        return logo_src(self.logo)
 
 
 PAYMENT_METHOD_LABELS = {

@@ -18,6 +18,7 @@ from .association import PAYMENT_METHOD_LABELS
 from .audit import ACTIONS, MASK
 from .chorus import STATUS_LABELS
 from .formatting import format_date, format_datetime, format_eur
+from .logo import LOGO_LABEL
 from .members import CONTACT_LABELS, ORGANISATION_LABELS
 from .model import CATEGORY_LABELS, Category, MembershipStatus, PublicBuyerRequirement, Role
 from .renewal import RequestState
@@ -172,6 +173,8 @@ def field_label(action: str, key: str) -> str:
 def _setting_label(key: str) -> str:
     if key in SETTING_FIELDS:
         return SETTING_FIELDS[key].label
+    if key == "logo":
+        return LOGO_LABEL
     if key.startswith("method_"):
         method = key.removeprefix("method_")
         return f"Mode de paiement proposé : {PAYMENT_METHOD_LABELS.get(method, method.replace('_', ' '))}"

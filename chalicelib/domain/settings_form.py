@@ -33,6 +33,8 @@ VAT_REGIMES = {
     "registered": "Assujettie à la TVA (la TVA s'ajoute aux montants de la grille)",
 }
 ADDRESS_FIELDS = ("address_line1", "address_line2", "address_postcode", "address_city")
+# Shown apart: the address as four fields, the logo with its own upload form (domain.logo).
+NOT_IN_FORM = ("address", "logo")
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def form_fields() -> list[SettingField]:
     """Every editable field of the settings, known or not, in form order (address apart)."""
     found = []
     for f in fields(AssociationSettings):
-        if f.name == "address":
+        if f.name in NOT_IN_FORM:
             continue
         if f.name in KNOWN:
             found.append(KNOWN[f.name])

@@ -36,6 +36,8 @@ NOTICES = {
     "version-publiee": "La nouvelle version de la grille est publiée ; la précédente est archivée.",
     "version-abandonnee": "La nouvelle version a été abandonnée.",
     "parametres": "Les paramètres ont été enregistrés.",
+    "logo-enregistre": "Le logo a été enregistré : il s'affiche sur la page d'accueil.",
+    "logo-supprime": "Le logo a été retiré.",
     "tranche-decidee": "La décision sur la tranche est enregistrée ; les contacts de la structure ont été prévenus par courriel.",
     "bon-de-commande": "Bon de commande enregistré.",
     "facture-emise": "Facture émise.",

@@ -5,16 +5,18 @@ from chalice import Blueprint
 
 from ..domain.association import PAYMENT_METHOD_LABELS
 from ..domain.errors import ValidationError
+from ..domain.logo import MAX_LOGO_BYTES, MAX_LOGO_LABEL
 from ..domain.model import CATEGORY_LABELS
 from ..domain.settings_form import SECTIONS, VAT_REGIMES, field_limits, form_fields, section, section_fields
 from ..domain.tariffs import TIER_FIELDS
 from ..services import admin_settings, admin_tariffs
-from .admin_http import notice, staff_id, with_notice
-from .http import context_for, redirect, render
+from .admin_http import multipart_form, notice, staff_id, with_notice
+from .http import PayloadTooLarge, context_for, redirect, render
 from .routes import FORM, route
 
 bp = Blueprint(__name__)
 
+MULTIPART = ["multipart/form-data"]
 CATEGORY_OPTIONS = [(c.value, label) for c, label in CATEGORY_LABELS.items()]
 COPY_FIELDS = {"source": 4, "target": 4, "percent": 10}
 
@@ -157,6 +159,7 @@ def _settings_page(ctx, *, values=None, version=None, errors=None, status=200, p
     version = version if version is not None else current.version
     return render(ctx, "admin/settings.html", status=status, fields=form_fields(), sections=SECTIONS,
                   values=values, version=version, errors=errors or {}, vat_regimes=list(VAT_REGIMES.items()),
+                  logo_src=current.logo_src, logo_summary=current.logo_summary, max_logo=MAX_LOGO_LABEL,
                   methods=list(PAYMENT_METHOD_LABELS.items()), notice=notice(ctx))
 
 
@@ -184,3 +187,36 @@ def save_settings():
         return _settings_page(ctx, values=posted, version=int(version) if version else None,
                               errors=error.errors, status=400, posted_section=sec)
     return redirect(with_notice("/admin/parametres", "parametres") + (f"#{sec.key}" if sec else ""))
+
+
+@route(bp, "/admin/parametres/logo", methods=["POST"], content_types=MULTIPART + FORM)
+def upload_logo():
+    """Make the uploaded PNG or JPEG (at most 100 KB) the association's logo."""
+    ctx = context_for(bp.current_request)
+    actor = staff_id(ctx)
+    try:
+        if ctx.request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            try:
+                values, files = multipart_form(ctx, {"version": 12}, MAX_LOGO_BYTES)
+            except PayloadTooLarge:
+                raise ValidationError({"logo": f"Le logo dépasse {MAX_LOGO_LABEL} : enregistrez-le en plus petit "
+                                               "(par exemple 400 pixels de large) puis recommencez."}) from None
+        else:  # a form without the file (e.g. sent without a browser): checked, then refused
+            values, files = ctx.form({"version": 12}), {}
+        admin_settings.save_logo(ctx.rt, actor, values, files.get("logo", ("", b""))[1])
+    except ValidationError as error:
+        return _settings_page(ctx, errors=error.errors, status=400)
+    return redirect(with_notice("/admin/parametres", "logo-enregistre") + "#logo")
+
+
+@route(bp, "/admin/parametres/logo/suppression", methods=["POST"], content_types=FORM)
+def remove_logo():
+    """Remove the association's logo."""
+    ctx = context_for(bp.current_request)
+    actor = staff_id(ctx)
+    form = ctx.form({"version": 12})
+    try:
+        admin_settings.remove_logo(ctx.rt, actor, form)
+    except ValidationError as error:
+        return _settings_page(ctx, errors=error.errors, status=400)
+    return redirect(with_notice("/admin/parametres", "logo-supprime") + "#logo")

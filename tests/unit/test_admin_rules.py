@@ -83,7 +83,7 @@ SETTINGS = AssociationSettings(
 
 def test_settings_form_shows_every_simple_field_of_the_settings():
     shown = {f.name for f in form_fields()}
-    simple = {f.name for f in fields(AssociationSettings) if f.name not in ("address", "extra")}
+    simple = {f.name for f in fields(AssociationSettings) if f.name not in ("address", "logo", "extra")}
     assert simple <= shown
 
 
