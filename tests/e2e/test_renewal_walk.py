@@ -155,7 +155,7 @@ def test_quote_renewal_staff_decisions_invoice_and_payment(page, app_server):
     assert invoice_number in invoices and "BC-2026-118" in invoices
     nav.get_by_role("link", name="Journal").click()
     journal = page.locator("main")
-    for step in ("Demande de renouvellement enregistrée", "Changement de tranche décidé", "Bon de commande enregistré",
+    for step in ("Demande d'adhésion enregistrée", "Changement de tranche décidé", "Bon de commande enregistré",
                  "Facture émise", "Document téléchargé", "Paiement enregistré", "Demande entièrement payée"):
         expect(journal).to_contain_text(step)
     switch_to(page, url, MEMBER, password)
