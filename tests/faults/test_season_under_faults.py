@@ -19,23 +19,31 @@ CLONES = int(os.environ.get("FAULT_CLONES", "14"))
 RUNS = [(s, r) for s in SEEDS for r in RATES] if SEEDS and RATES else [(1, 0.10), (2, 0.25)]
 
 
-@pytest.mark.parametrize("seed,rate", RUNS, ids=[f"seed{s}-{r:.0%}" for s, r in RUNS])
-def test_a_season_under_faults_loses_nothing(rt, clock, demo, seed, rate):
+@pytest.fixture
+def client():
+    """The app's test client. Chalice swaps ``os.environ`` for a copy during each request, and two
+    requests at once can leave the copy in place: the real mapping is put back afterwards."""
     from app import app
 
-    with Client(app) as client:
-        report = run_season(rt, clock, client, seed=seed, rate=rate, clones=CLONES)
+    environ = os.environ
+    try:
+        with Client(app, stage_name="local") as test_client:
+            yield test_client
+    finally:
+        os.environ = environ  # noqa: B003 — undoing the test client's own swap, as it does
+
+
+@pytest.mark.parametrize("seed,rate", RUNS, ids=[f"seed{s}-{r:.0%}" for s, r in RUNS])
+def test_a_season_under_faults_loses_nothing(rt, clock, demo, client, seed, rate):
+    report = run_season(rt, clock, client, seed=seed, rate=rate, clones=CLONES)
     print("\n" + report.line())
     assert report.problems() == {}, report.details()
     # People may give up after twenty presses (counted): what they did finish is checked above.
     assert report.bare_error_pages == 0, report.details()
 
 
-def test_without_faults_the_season_is_clean_too(rt, clock, demo):
-    from app import app
-
-    with Client(app) as client:
-        report = run_season(rt, clock, client, seed=0, rate=0.0, clones=3)
+def test_without_faults_the_season_is_clean_too(rt, clock, demo, client):
+    report = run_season(rt, clock, client, seed=0, rate=0.0, clones=3)
     assert report.problems() == {}, report.details()
     assert report.error_pages == 0, report.line()
     assert report.requests >= 8 and report.emails_due > 20
