@@ -16,8 +16,9 @@ from tests.faults.season import run_season
 SEEDS = [int(s) for s in os.environ.get("FAULT_SEEDS", "").split(",") if s]
 RATES = [float(r) for r in os.environ.get("FAULT_RATES", "").split(",") if r]
 CLONES = int(os.environ.get("FAULT_CLONES", "14"))
-# CI runs seed 1 at 10 %. The 25 % grid (README) is run on request: one run of it in about
-# twenty failed late in this session, not yet explained, so it does not gate CI yet (issue 21).
+# CI runs seed 1 at 10 %. The 25 % grid (README) is run on request: about one run in twenty
+# leaves a cancellation cut between its credit note and its transition, which the reconciler
+# does not finish yet (issue 21), so 25 % does not gate CI until it does.
 RUNS = [(s, r) for s in SEEDS for r in RATES] if SEEDS and RATES else [(1, 0.10)]
 
 
