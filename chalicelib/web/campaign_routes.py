@@ -21,17 +21,24 @@ def _season(text: str) -> int | None:
     return int(text)
 
 
+def _season_asked(ctx, required: bool = False) -> int | None:
+    """The season of ``?saison=``, one the campaign offers (404 otherwise; None if not given and
+    not ``required``)."""
+    try:
+        season = _season(ctx.query("saison", 10))
+    except ValidationError:
+        raise NotFound("Cette campagne n'existe pas.") from None
+    if (season is None and required) or (season is not None and season not in campaign.seasons_offered(ctx.rt)):
+        raise NotFound("Cette campagne n'existe pas.")
+    return season
+
+
 @route(bp, "/admin/campagne")
 def campaign_page():
     """The campaign of a season: recipients and counts (nothing is sent), and its runs."""
     ctx = context_for(bp.current_request)
     ctx.require_staff()
-    try:
-        season = _season(ctx.query("saison", 10))
-    except ValidationError:
-        raise NotFound("Cette campagne n'existe pas.") from None
-    if season is not None and season not in campaign.seasons_offered(ctx.rt):
-        raise NotFound("Cette campagne n'existe pas.")
+    season = _season_asked(ctx)
     preview = campaign.preview_campaign(ctx.rt, season)
     started = ctx.query("lancee", 4) == "1"
     chosen = ctx.query("apercu", 100) or next((line.org_id for line in preview.lines), "")
@@ -51,12 +58,7 @@ def confirm_start_campaign():
     """« Démarrer la campagne » asks first: which season, how many organisations and contacts."""
     ctx = context_for(bp.current_request)
     ctx.require_staff()
-    try:
-        season = _season(ctx.query("saison", 10))
-    except ValidationError:
-        raise NotFound("Cette campagne n'existe pas.") from None
-    if season is None or season not in campaign.seasons_offered(ctx.rt):
-        raise NotFound("Cette campagne n'existe pas.")
+    season = _season_asked(ctx, required=True)
     try:
         campaign.check_startable(ctx.rt, season)
     except ValidationError as error:

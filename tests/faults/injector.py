@@ -44,7 +44,6 @@ class FaultInjector:
         self.active = False
         self.calls: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()  # "dynamodb:before", "s3:after", …
-        self.hit: Counter[str] = Counter()  # faults by operation
         self.lost_ses_answers: list[str] = []  # Message-IDs of emails SES took whose answer was lost
         self.unrecorded_sends: list[str] = []  # … SES took them, then marking them sent failed
         self._lock = threading.Lock()
@@ -103,7 +102,6 @@ class FaultInjector:
                 return None
             fault = "before" if self.rng.random() < 0.5 else "after"
             self.faults[f"{service}:{fault}"] += 1
-            self.hit[operation] += 1
             return fault
 
     def _unrecorded(self) -> None:
